@@ -1,0 +1,30 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from .forms import ProfileForm
+from .models import User
+from .services import profile_ensure, profile_update
+
+
+@login_required
+def profile_edit(request: HttpRequest) -> HttpResponse:
+    profile = profile_ensure(user=request.user)
+    form = ProfileForm(request.POST or None, request.FILES or None, instance=profile)
+    if request.method == "POST" and form.is_valid():
+        avatar = form.cleaned_data["avatar"]
+        profile_update(
+            user=request.user,
+            display_name=form.cleaned_data["display_name"],
+            bio=form.cleaned_data["bio"],
+            avatar=avatar if avatar is False or "avatar" in request.FILES else None,
+        )
+        messages.success(request, "Your profile is saved.")
+        return redirect("profile_edit")
+    return render(request, "accounts/profile_edit.html", {"form": form})
+
+
+def profile_detail(request: HttpRequest, username: str) -> HttpResponse:
+    person = get_object_or_404(User.objects.select_related("profile"), username=username)
+    return render(request, "accounts/profile_detail.html", {"person": person})
