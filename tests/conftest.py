@@ -23,3 +23,11 @@ def pytest_configure(config):
     from django.conf import settings
 
     (settings.BASE_DIR / "var").mkdir(exist_ok=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters live in the cache (Redis in the services pass): start each test clean."""
+    from django.core.cache import cache
+
+    cache.clear()

@@ -187,3 +187,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# Spaces
+# Limits of a live Space; the rules in rooms/permissions.py and rooms/services.py read them.
+SPACES_MAX_COHOSTS = int(os.environ.get("SPACES_MAX_COHOSTS", "2"))
+SPACES_MAX_SPEAKERS = int(os.environ.get("SPACES_MAX_SPEAKERS", "10"))  # besides host and co-hosts
+SPACES_INVITE_TTL = int(os.environ.get("SPACES_INVITE_TTL", "600"))  # seconds an invite stays open
+SPACES_MAX_SCHEDULE_AHEAD_DAYS = int(os.environ.get("SPACES_MAX_SCHEDULE_AHEAD_DAYS", "14"))

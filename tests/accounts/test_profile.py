@@ -16,7 +16,9 @@ def test_profile_edit_changes_what_others_see(client_for, user):
 
 
 def test_profile_rejects_an_overlong_bio(client_for, user):
-    response = client_for(user).post(reverse("profile_edit"), {"display_name": "X", "bio": "b" * 161})
+    response = client_for(user).post(
+        reverse("profile_edit"), {"display_name": "X", "bio": "b" * 161}
+    )
     assert response.status_code == 200
     assert "at most 160 characters" in response.content.decode()
     user.profile.refresh_from_db()

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# `make test`: lint, then every suite inside a network namespace that has only loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$(date +%s)
+scripts/install-test-deps.sh
+echo "== lint (ruff)"
+.venv/bin/ruff check .
+scripts/in-netns.sh scripts/test-suites.sh "$@"
+echo "== make test passed in $(( $(date +%s) - started )) s"
