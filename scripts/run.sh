@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-spaces_project.settings.local}"
 PY=.venv/bin/python
-mkdir -p var/celery/queue var/celery/processed
+mkdir -p var/celery/queue var/celery/processed var/celery/control
 $PY manage.py migrate --noinput
 $PY manage.py ensure_site --domain "${SITE_DOMAIN:-127.0.0.1:8000}"
 
