@@ -1,0 +1,290 @@
+"""Every reach into aiortc and aioice internals, pinned to the exact versions it was read from.
+
+Why each piece exists:
+- `gather_on()`: aioice gathers host candidates on every non-loopback interface and has no
+  option to choose them; a server must use its configured addresses (127.0.0.1 in tests).
+- `RtpStream`: aiortc runs one encoder and one RTP task per sender. A room encodes each mix once
+  and its single fan-out loop writes the same Opus payload into every peer's RTP stream; the
+  sender's own loop is parked, while its RTCP (sender reports, receiver reports) keeps working.
+- `shorten_jitter_buffer()`: aiortc holds 4 audio frames (80 ms) before decoding a speaker; the
+  router has its own small buffer, so the server-side delay drops by ~60 ms.
+
+Upgrading aiortc or aioice means re-reading the code these rely on (named in each docstring)
+and updating the pinned versions; `tests/media/test_aiortc_compat.py` covers every piece.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import struct
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.metadata import version
+from typing import Any
+
+import aioice.ice
+import aiortc
+from aiortc import (
+    MediaStreamTrack,
+    RTCRtpCodecParameters,
+    RTCRtpParameters,
+    RTCRtpReceiver,
+    RTCRtpSender,
+)
+from aiortc.jitterbuffer import JitterBuffer
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpSendParameters
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+from aiortc.utils import random16, random32
+
+AIORTC_VERSION = "1.16.0"
+AIOICE_VERSION = "0.13.0"
+
+if aiortc.__version__ != AIORTC_VERSION or version("aioice") != AIOICE_VERSION:
+    raise ImportError(
+        f"rooms.media.aiortc_compat was written against aiortc {AIORTC_VERSION} and aioice "
+        f"{AIOICE_VERSION}; found aiortc {aiortc.__version__}, aioice {version('aioice')}. "
+        "Re-check the internals listed in this module before changing the pins."
+    )
+
+logger = logging.getLogger(__name__)
+
+MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+OPUS_MIME = "audio/opus"
+SPEECH_DBOV = 60  # RFC 6465 voice-activity flag: set when the block is louder than -60 dBov
+
+# ---------------------------------------------------------------------------------------------
+# Host candidates: aioice.ice.Connection.gather_candidates() calls the module-level
+# aioice.ice.get_host_addresses(use_ipv4, use_ipv6), which skips 127.0.0.1 and offers no option.
+# The wrapper answers from a context variable and defers to aioice when it is unset, so only
+# peer connections negotiated inside gather_on() are affected.
+# ---------------------------------------------------------------------------------------------
+
+_bind_addresses: ContextVar[tuple[str, ...] | None] = ContextVar(
+    "spaces_media_bind_addresses", default=None
+)
+_aioice_get_host_addresses: Callable[[bool, bool], list[str]] = getattr(
+    aioice.ice.get_host_addresses, "__wrapped__", aioice.ice.get_host_addresses
+)
+
+
+def _get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    chosen = _bind_addresses.get()
+    if chosen is None:
+        return _aioice_get_host_addresses(use_ipv4, use_ipv6)
+    return [
+        address
+        for address in chosen
+        if (use_ipv4 if ipaddress.ip_address(address).version == 4 else use_ipv6)
+    ]
+
+
+_get_host_addresses.__wrapped__ = _aioice_get_host_addresses  # type: ignore[attr-defined]
+
+
+def _install_host_addresses() -> None:
+    if aioice.ice.get_host_addresses is not _get_host_addresses:
+        aioice.ice.get_host_addresses = _get_host_addresses
+
+
+@contextmanager
+def gather_on(addresses: Sequence[str] | None) -> Iterator[None]:
+    """Gather host candidates only on `addresses` for calls made inside this block.
+
+    Wrap `setLocalDescription()` (where aiortc gathers) in it. Empty or None keeps aioice's
+    own choice of every non-loopback interface.
+    """
+    _install_host_addresses()
+    token = _bind_addresses.set(tuple(addresses) if addresses else None)
+    try:
+        yield
+    finally:
+        _bind_addresses.reset(token)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared-payload RTP: RTCRtpSender._run_rtp (aiortc 1.16) awaits track.recv() and encodes or
+# packs what it gets. RtpStream parks it on a track that never yields, learns the negotiated
+# parameters by observing RTCRtpSender.send(), and writes packets through
+# RTCDtlsTransport._send_rtp (SRTP + ICE), keeping the sender's counters current so its
+# RTCP sender reports stay truthful.
+# ---------------------------------------------------------------------------------------------
+
+_SENDER_COUNTERS = (
+    "_RTCRtpSender__ntp_timestamp",
+    "_RTCRtpSender__rtp_timestamp",
+    "_RTCRtpSender__octet_count",
+    "_RTCRtpSender__packet_count",
+)
+
+
+class ParkedTrack(MediaStreamTrack):
+    """Handed to a sender so that its own RTP loop waits, idle, until the sender stops."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ended = asyncio.Event()
+
+    async def recv(self) -> Any:
+        await self._ended.wait()
+        raise MediaStreamError
+
+    def stop(self) -> None:
+        super().stop()
+        self._ended.set()
+
+
+@dataclass(frozen=True, slots=True)
+class RtpFormat:
+    """What differs between peers' RTP headers besides SSRC, sequence and timestamp."""
+
+    payload_type: int
+    mid: str | None
+    mid_id: int | None
+    audio_level_id: int | None
+
+
+@lru_cache(maxsize=64)
+def _extensions_map(mid_id: int | None, audio_level_id: int | None) -> HeaderExtensionsMap:
+    extensions = []
+    if mid_id:
+        extensions.append(RTCRtpHeaderExtensionParameters(id=mid_id, uri=MID_URI))
+    if audio_level_id:
+        extensions.append(RTCRtpHeaderExtensionParameters(id=audio_level_id, uri=AUDIO_LEVEL_URI))
+    extensions_map = HeaderExtensionsMap()
+    extensions_map.configure(RTCRtpParameters(headerExtensions=extensions))
+    return extensions_map
+
+
+def rtp_template(fmt: RtpFormat, payload: bytes, audio_level_dbov: int | None) -> bytes:
+    """A serialized RTP packet with zero sequence, timestamp and SSRC, patched per peer."""
+    packet = RtpPacket(payload_type=fmt.payload_type, payload=payload)
+    packet.extensions.mid = fmt.mid
+    if audio_level_dbov is not None:
+        packet.extensions.audio_level = (audio_level_dbov < SPEECH_DBOV, audio_level_dbov)
+    return packet.serialize(_extensions_map(fmt.mid_id, fmt.audio_level_id))
+
+
+def stamp(template: bytes, *, marker: bool, sequence: int, timestamp: int, ssrc: int) -> bytes:
+    """Fill in one peer's header fields (RFC 3550 section 5.1 layout) on a template's copy."""
+    packet = bytearray(template)
+    if marker:
+        packet[1] |= 0x80
+    struct.pack_into("!HLL", packet, 2, sequence & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc)
+    return bytes(packet)
+
+
+class RtpStream:
+    """One peer's outbound audio, written by the room's fan-out loop instead of by aiortc."""
+
+    def __init__(self, sender: RTCRtpSender) -> None:
+        for name in _SENDER_COUNTERS:
+            if not hasattr(sender, name):
+                raise RuntimeError(f"aiortc RTCRtpSender has no {name}; re-check aiortc_compat")
+        self._sender: RTCRtpSender | None = sender
+        self._track = ParkedTrack()
+        sender.replaceTrack(self._track)
+        self.format: RtpFormat | None = None
+        self._sequence = random16() % 32768  # lower half, as aiortc: no early wrap under SRTP
+        self._timestamp_origin = random32()
+        self.packets_sent = 0
+        self.send_errors = 0
+        send = sender.send
+
+        async def observed_send(parameters: RTCRtpSendParameters) -> None:
+            await send(parameters)
+            self._negotiated(parameters)
+
+        sender.send = observed_send  # type: ignore[method-assign]
+
+    def _negotiated(self, parameters: RTCRtpSendParameters) -> None:
+        codec: RTCRtpCodecParameters = parameters.codecs[0]
+        if codec.mimeType.lower() != OPUS_MIME:
+            logger.warning("peer negotiated %s, not Opus: sending it nothing", codec.mimeType)
+            return
+        ids = {extension.uri: extension.id for extension in parameters.headerExtensions}
+        self.format = RtpFormat(
+            payload_type=codec.payloadType,
+            mid=parameters.muxId,
+            mid_id=ids.get(MID_URI),
+            audio_level_id=ids.get(AUDIO_LEVEL_URI),
+        )
+
+    @property
+    def ready(self) -> bool:
+        """Negotiated and connected: packets written now reach the peer."""
+        return (
+            self.format is not None
+            and self._sender is not None
+            and self._sender.transport.state == "connected"
+        )
+
+    async def write(
+        self, template: bytes, *, payload_size: int, timestamp: int, ntp_time: int
+    ) -> bool:
+        """Send one packet made from `template`; False if the transport refused it."""
+        sender = self._sender
+        if sender is None:
+            return False
+        rtp_timestamp = (self._timestamp_origin + timestamp) & 0xFFFFFFFF
+        packet = stamp(
+            template,
+            marker=self.packets_sent == 0,
+            sequence=self._sequence,
+            timestamp=rtp_timestamp,
+            ssrc=sender._ssrc,
+        )
+        send_rtp: Callable[[bytes], Awaitable[None]] = sender.transport._send_rtp
+        try:
+            await send_rtp(packet)
+        except ConnectionError:
+            self.send_errors += 1
+            return False
+        self._sequence = (self._sequence + 1) & 0xFFFF
+        self.packets_sent += 1
+        # keep RTCRtpSender's RTCP sender reports and getStats() in step with what we sent
+        sender._RTCRtpSender__ntp_timestamp = ntp_time  # type: ignore[attr-defined]
+        sender._RTCRtpSender__rtp_timestamp = rtp_timestamp  # type: ignore[attr-defined]
+        sender._RTCRtpSender__octet_count += payload_size  # type: ignore[attr-defined]
+        sender._RTCRtpSender__packet_count += 1  # type: ignore[attr-defined]
+        return True
+
+    def detach(self) -> None:
+        """Stop writing and drop the observer, so the sender and this stream can be freed."""
+        if self._sender is not None:
+            self._sender.__dict__.pop("send", None)
+        self._sender = None
+        self._track.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Speaker latency: RTCRtpReceiver.__init__ (aiortc 1.16) creates
+# JitterBuffer(capacity=16, prefetch=4) for audio, i.e. it holds 4 frames before decoding.
+# ---------------------------------------------------------------------------------------------
+
+_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
+
+
+def shorten_jitter_buffer(
+    receiver: RTCRtpReceiver, *, capacity: int = 8, prefetch: int = 1
+) -> None:
+    """Decode a speaker's packets as soon as they are complete; call before media flows."""
+    if not isinstance(getattr(receiver, _JITTER_BUFFER, None), JitterBuffer):
+        raise RuntimeError(
+            "aiortc RTCRtpReceiver has no audio jitter buffer; re-check aiortc_compat"
+        )
+    setattr(receiver, _JITTER_BUFFER, JitterBuffer(capacity=capacity, prefetch=prefetch))
+
+
+def jitter_buffer_prefetch(receiver: RTCRtpReceiver) -> int:
+    """How many frames the receiver holds back before decoding (for tests)."""
+    buffer: JitterBuffer = getattr(receiver, _JITTER_BUFFER)
+    return buffer._prefetch

@@ -1,0 +1,230 @@
+"""What people in a Space hear, through real WebRTC (aiortc peers on loopback)."""
+
+import asyncio
+import time
+
+import pytest
+
+from rooms.media import OfferError, Router, RouterClosed
+
+from .audio_peers import dominant_frequency, rms, tone_share
+
+pytestmark = pytest.mark.media
+
+SILENT_RMS = 100  # the tones play at ~4,000 RMS after the client's stereo encoding
+
+
+async def heard(client, seconds=1.0):
+    """What the client hears over the next `seconds`."""
+    start = time.monotonic()
+    await asyncio.sleep(seconds)
+    return client.recording.between(start, time.monotonic())
+
+
+async def settle():
+    """Let audio flow through both jitter buffers after a join or a change."""
+    await asyncio.sleep(0.5)
+
+
+async def test_speaker_is_heard_by_a_listener_and_a_guest(router, make_client):
+    speaker = make_client(tone=440, direction="sendrecv")
+    await speaker.join(router, "host", role="speaker")
+    listener = make_client(direction="recvonly")
+    await listener.join(router, "listener")
+    guest = make_client(direction="sendrecv")  # a browser's default offer, with no microphone
+    await guest.join(router, "guest")
+    await settle()
+
+    for person in (listener, guest):
+        samples = await heard(person)
+        assert samples.size >= 0.9 * 48_000
+        assert abs(dominant_frequency(samples) - 440) <= 10
+        assert rms(samples) > 1000
+    assert router.stats()["listeners"] == 2
+    assert router.levels()["host"] > 0.5
+
+
+async def test_speakers_hear_each_other_but_not_themselves(router, make_client):
+    low = make_client(tone=440, direction="sendrecv")
+    high = make_client(tone=660, direction="sendrecv")
+    listener = make_client()
+    await low.join(router, "low", role="speaker")
+    await high.join(router, "high", role="speaker")
+    await listener.join(router, "listener")
+    await settle()
+
+    room, low_hears, high_hears = await asyncio.gather(heard(listener), heard(low), heard(high))
+    assert tone_share(room, 440) > 0.3 and tone_share(room, 660) > 0.3
+    assert tone_share(low_hears, 660) > 0.95 and tone_share(low_hears, 440) < 0.01
+    assert tone_share(high_hears, 440) > 0.95 and tone_share(high_hears, 660) < 0.01
+
+
+async def test_muted_speaker_goes_silent_at_the_router_quickly(router, make_client):
+    speaker = make_client(tone=440, direction="sendrecv")
+    listener = make_client()
+    await speaker.join(router, "speaker", role="speaker")
+    await listener.join(router, "listener")
+    await settle()
+    assert rms(await heard(listener, 0.3)) > 1000
+
+    muted_at = time.monotonic()
+    assert await router.set_muted("speaker", True)
+    await asyncio.sleep(0.8)
+    after = [(at, block) for at, block in listener.recording.blocks if at >= muted_at]
+    silent_from = next(
+        at
+        for i, (at, _) in enumerate(after)
+        if all(rms(block) < SILENT_RMS for _, block in after[i:])
+    )
+    # one tick at the router, plus what was already in flight and in the client's jitter buffer
+    assert silent_from - muted_at < 0.3
+    assert rms(listener.recording.between(muted_at + 0.3, time.monotonic())) < SILENT_RMS
+
+    await asyncio.sleep(router.config.levels_interval * 2)
+    assert router.levels() == {"speaker": 0.0}
+
+    assert await router.set_muted("speaker", False)
+    await settle()
+    assert abs(dominant_frequency(await heard(listener, 0.5)) - 440) <= 10
+
+
+async def test_speaker_who_joins_muted_is_not_heard(router, make_client):
+    speaker = make_client(tone=440, direction="sendrecv")
+    listener = make_client()
+    offer = await speaker.offer()
+    await speaker.accept(await router.connect_speaker("speaker", offer, muted=True))
+    await speaker.connected()
+    await listener.join(router, "listener")
+    await settle()
+    assert rms(await heard(listener, 0.5)) < SILENT_RMS
+
+
+async def test_demoted_speaker_is_no_longer_heard_and_hears_the_room(router, make_client):
+    demoted = make_client(tone=440, direction="sendrecv")
+    other = make_client(tone=660, direction="sendrecv")
+    listener = make_client()
+    await demoted.join(router, "demoted", role="speaker")
+    await other.join(router, "other", role="speaker")
+    await listener.join(router, "listener")
+    await settle()
+    assert tone_share(await heard(listener, 0.5), 440) > 0.3
+
+    assert await router.set_role("demoted", "listener")
+    await asyncio.sleep(0.3)
+    room, demoted_hears = await asyncio.gather(heard(listener), heard(demoted))
+    assert tone_share(room, 660) > 0.99 and tone_share(room, 440) < 0.01
+    assert tone_share(demoted_hears, 660) > 0.99
+    assert router.stats()["speakers"] == 1
+    assert set(router.levels()) == {"other"}
+
+
+@pytest.mark.parametrize("direction", ["sendrecv", "sendonly"])
+async def test_guest_that_sends_audio_is_never_heard(router, make_client, direction):
+    speaker = make_client(tone=440, direction="sendrecv")
+    intruder = make_client(tone=660, direction=direction)
+    listener = make_client()
+    await speaker.join(router, "speaker", role="speaker")
+    answer = await intruder.join(router, "guest")
+    await listener.join(router, "listener")
+    await settle()
+
+    assert ("a=sendonly" if direction == "sendrecv" else "a=inactive") in answer
+    assert "a=recvonly" not in answer and "a=sendrecv" not in answer
+    room = await heard(listener)
+    assert tone_share(room, 440) > 0.99 and tone_share(room, 660) < 0.001
+    if direction == "sendrecv":
+        assert abs(dominant_frequency(await heard(intruder, 0.5)) - 440) <= 10
+    assert set(router.levels()) == {"speaker"}
+
+
+async def test_levels_are_reported_at_most_five_times_a_second(media_config, make_client):
+    reports = []
+    room = Router(
+        "levels-room",
+        media_config,
+        on_levels=lambda levels: reports.append((time.monotonic(), levels)),
+    )
+    try:
+        speaker = make_client(tone=440, direction="sendrecv")
+        await speaker.join(room, "speaker", role="speaker")
+        await asyncio.sleep(1.2)
+        await room.set_muted("speaker", True)
+        await asyncio.sleep(0.6)
+    finally:
+        await room.close()
+    times = [at for at, _ in reports]
+    assert all(b - a >= 0.19 for a, b in zip(times, times[1:], strict=False))
+    assert any(levels.get("speaker", 0) > 0.5 for _, levels in reports)
+    assert reports[-1][1] == {"speaker": 0.0}
+
+
+async def test_a_peer_that_connects_again_replaces_its_old_connection(router, make_client):
+    speaker = make_client(tone=440, direction="sendrecv")
+    await speaker.join(router, "speaker", role="speaker")
+    first = make_client()
+    await first.join(router, "person")
+    # promoted: the same person publishes with a new offer
+    second = make_client(tone=660, direction="sendrecv")
+    await second.join(router, "person", role="speaker")
+    await settle()
+    stats = router.stats()
+    assert (stats["speakers"], stats["listeners"]) == (2, 0)
+    assert tone_share(await heard(second, 0.5), 440) > 0.95
+    for _ in range(100):  # the old connection is closed by the room, and the client sees it
+        if first.pc.connectionState == "closed":
+            break
+        await asyncio.sleep(0.02)
+    assert first.pc.connectionState == "closed"
+
+
+async def test_a_listener_that_leaves_is_removed(router, make_client):
+    listener = make_client()
+    await listener.join(router, "listener")
+    await listener.close()
+    for _ in range(100):
+        if router.stats()["listeners"] == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert router.stats()["listeners"] == 0
+
+
+@pytest.mark.parametrize(
+    "offer_kind, message",
+    [("video", "audio only"), ("datachannel", "audio only"), ("pcmu", "Opus")],
+)
+async def test_offers_the_room_cannot_carry_are_refused(router, make_client, offer_kind, message):
+    client = make_client()
+    if offer_kind == "video":
+        client.pc.addTransceiver("video", direction="recvonly")
+    elif offer_kind == "datachannel":
+        client.pc.createDataChannel("chat")
+    offer = await client.offer()
+    if offer_kind == "pcmu":
+        offer = "\r\n".join(
+            line.replace("opus/48000/2", "PCMU/8000")
+            for line in offer.split("\r\n")
+            if not line.startswith("a=fmtp")
+        )
+    with pytest.raises(OfferError, match=message):
+        await router.connect_listener("someone", offer)
+    assert router.stats()["listeners"] == 0 and router.stats()["joining"] == 0
+
+
+async def test_moderating_someone_who_is_not_there_reports_it(router):
+    assert not await router.set_muted("nobody", True)
+    assert not await router.set_role("nobody", "listener")
+    assert not await router.disconnect("nobody")
+    with pytest.raises(ValueError):
+        await router.set_role("nobody", "host")
+
+
+async def test_a_closed_room_refuses_joins_and_closes_its_peers(media_config, make_client):
+    room = Router("closing", media_config)
+    speaker = make_client(tone=440, direction="sendrecv")
+    listener = make_client()
+    await speaker.join(room, "speaker", role="speaker")
+    await listener.join(room, "listener")
+    await room.close()
+    assert room.stats()["speakers"] == room.stats()["listeners"] == 0
+    with pytest.raises(RouterClosed):
+        await room.connect_listener("late", await make_client().offer())
