@@ -1,0 +1,228 @@
+"""Spaces (rooms), the people in them and their roles, invites, reminders and the event log.
+
+State changes only through `rooms.services`; these classes hold data and tiny read helpers.
+"""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+def new_share_slug() -> str:
+    """The public link's secret part: 18 random bytes, 144 bits, 24 URL-safe characters."""
+    return secrets.token_urlsafe(18)
+
+
+class Topic(models.Model):
+    slug = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=40)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    """Roles of people in a live Space, highest first. Guests have no row: they only listen."""
+
+    HOST = "host", "Host"
+    COHOST = "cohost", "Co-host"
+    SPEAKER = "speaker", "Speaker"
+    LISTENER = "listener", "Listener"
+
+
+ON_STAGE = (Role.HOST, Role.COHOST, Role.SPEAKER)
+
+
+class Room(models.Model):
+    """A Space: scheduled → live → ended, or scheduled → cancelled."""
+
+    class State(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        LIVE = "live", "Live"
+        ENDED = "ended", "Ended"
+        CANCELLED = "cancelled", "Cancelled"
+
+    MAX_TOPICS = 3
+
+    title = models.CharField(max_length=70)
+    description = models.TextField(max_length=1000, blank=True)
+    topics = models.ManyToManyField(Topic, blank=True, related_name="rooms")
+    # The current host; after a hand-over it is the co-host who took over.
+    host = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="hosted_rooms"
+    )
+    state = models.CharField(max_length=12, choices=State.choices, default=State.SCHEDULED)
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    slug = models.CharField(max_length=32, unique=True, default=new_share_slug, editable=False)
+    guests_may_listen = models.BooleanField(
+        default=True, help_text="People without an account may listen through the public link."
+    )
+    record = models.BooleanField(default=False)
+    # The channel name of the media worker process that holds this Space's audio router.
+    media_worker = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["state", "scheduled_for"]),
+            models.Index(fields=["state", "started_at"]),
+        ]
+        permissions = [("moderate_room", "Can act as host in any Space")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_live(self) -> bool:
+        return self.state == self.State.LIVE
+
+    @property
+    def is_scheduled(self) -> bool:
+        return self.state == self.State.SCHEDULED
+
+    @property
+    def is_over(self) -> bool:
+        return self.state in (self.State.ENDED, self.State.CANCELLED)
+
+
+class ParticipantQuerySet(models.QuerySet):
+    def present(self) -> "ParticipantQuerySet":
+        """People in the Space now: joined, not left, not removed."""
+        return self.filter(left_at__isnull=True, removed_at__isnull=True)
+
+    def on_stage(self) -> "ParticipantQuerySet":
+        return self.present().filter(role__in=ON_STAGE)
+
+
+class Participant(models.Model):
+    """A signed-in person's place in one Space. One row per person and Space, kept after leaving."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="participants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="participations"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.LISTENER)
+    is_muted = models.BooleanField(default=True)
+    hand_raised_at = models.DateTimeField(null=True, blank=True)
+    role_since = models.DateTimeField()
+    joined_at = models.DateTimeField()
+    left_at = models.DateTimeField(null=True, blank=True)
+    # Set when a host, co-host or staff removed the person: they may not rejoin this Space.
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ParticipantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="one_participant_per_room"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["room", "role"],
+                condition=Q(left_at__isnull=True, removed_at__isnull=True),
+                name="participant_present_role",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user.display_name} ({self.get_role_display()})"
+
+    @property
+    def is_present(self) -> bool:
+        return self.left_at is None and self.removed_at is None
+
+    @property
+    def is_on_stage(self) -> bool:
+        return self.role in ON_STAGE
+
+
+class Invite(models.Model):
+    """An offer to one person to speak or co-host in one Space; single-use, and it expires."""
+
+    class Outcome(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        EXPIRED = "expired", "Expired"
+        REVOKED = "revoked", "Revoked"
+
+    OFFERED_ROLES = (Role.SPEAKER, Role.COHOST)
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="invites")
+    invitee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invites_received"
+    )
+    inviter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invites_sent"
+    )
+    role = models.CharField(
+        max_length=10, choices=[(r.value, r.label) for r in OFFERED_ROLES], default=Role.SPEAKER
+    )
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    responded_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["room", "invitee", "outcome"])]
+
+    def __str__(self) -> str:
+        return f"Invite to {self.get_role_display().lower()} in {self.room}"
+
+
+class RoomEvent(models.Model):
+    """The Space's event log: who did what to whom, when. One row per state change."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="events")
+    # None when the system acted (a scheduled job) rather than a person.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    verb = models.CharField(max_length=40)
+    target = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["room", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.verb} in {self.room_id}"
+
+
+class Reminder(models.Model):
+    """"Remind me" on a scheduled Space; the scheduler sets `notified_at` when it has told them."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="reminders")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="space_reminders"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="one_reminder_per_person"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Reminder for {self.room}"

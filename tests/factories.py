@@ -1,5 +1,8 @@
+from datetime import timedelta
+
 import factory
 from allauth.account.models import EmailAddress
+from django.utils import timezone
 
 from accounts.models import Profile, User
 
@@ -22,3 +25,66 @@ class UserFactory(factory.django.DjangoModelFactory):
     def profile(self, create, extracted, **kwargs):
         if create:
             Profile.objects.create(user=self, display_name=extracted or f"{self.username.title()}")
+
+
+# Spaces. Factories set up a scene directly; the behaviour under test goes through services.
+
+
+class TopicFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "rooms.Topic"
+        django_get_or_create = ("slug",)
+
+    slug = factory.Sequence(lambda n: f"topic-{n}")
+    name = factory.LazyAttribute(lambda o: o.slug.replace("-", " ").title())
+
+
+class RoomFactory(factory.django.DjangoModelFactory):
+    """A live Space by default; pass state="scheduled" (with scheduled_for) for an upcoming one.
+    The host's participant row comes from `with_host=True` (default for live Spaces)."""
+
+    class Meta:
+        model = "rooms.Room"
+        skip_postgeneration_save = True
+
+    title = factory.Sequence(lambda n: f"Space number {n}")
+    description = "A conversation."
+    host = factory.SubFactory(UserFactory)
+    state = "live"
+    started_at = factory.LazyFunction(timezone.now)
+    scheduled_for = None
+
+    @factory.post_generation
+    def with_host(self, create, extracted, **kwargs):
+        if create and (extracted if extracted is not None else self.state == "live"):
+            ParticipantFactory(room=self, user=self.host, role="host")
+
+
+class ScheduledRoomFactory(RoomFactory):
+    state = "scheduled"
+    started_at = None
+    scheduled_for = factory.LazyFunction(lambda: timezone.now() + timedelta(days=1))
+
+
+class ParticipantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "rooms.Participant"
+
+    room = factory.SubFactory(RoomFactory)
+    user = factory.SubFactory(UserFactory)
+    role = "listener"
+    is_muted = True
+    role_since = factory.LazyFunction(timezone.now)
+    joined_at = factory.LazyFunction(timezone.now)
+
+
+class InviteFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "rooms.Invite"
+
+    room = factory.SubFactory(RoomFactory)
+    invitee = factory.SubFactory(UserFactory)
+    inviter = factory.LazyAttribute(lambda o: o.room.host)
+    role = "speaker"
+    created_at = factory.LazyFunction(timezone.now)
+    expires_at = factory.LazyAttribute(lambda o: o.created_at + timedelta(minutes=10))

@@ -1,0 +1,88 @@
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from rooms import events, services
+
+pytestmark = pytest.mark.django_db
+
+
+def test_group_names():
+    assert events.room_group(7) == "room.7"
+    assert events.user_group(7, 42) == "room.7.user.42"
+
+
+def test_an_event_reaches_the_room_group_through_the_channel_layer(
+    live_space, django_capture_on_commit_callbacks
+):
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(events.room_group(live_space.room.pk), channel)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            services.speaker_promote(
+                room=live_space.room, user=live_space.listener, actor=live_space.host
+            )
+        message = async_to_sync(layer.receive)(channel)
+    finally:
+        async_to_sync(layer.group_discard)(events.room_group(live_space.room.pk), channel)
+    assert message == {
+        "type": "room.event",
+        "event": {
+            "v": 1,
+            "type": "speaker_promoted",
+            "room": live_space.room.slug,
+            "actor": live_space.host.pk,
+            "user": {"id": live_space.listener.pk, "name": live_space.listener.display_name},
+            "role": "speaker",
+            "previous_role": "listener",
+        },
+    }
+
+
+def test_nothing_is_sent_before_commit(live_space, django_capture_on_commit_callbacks, broadcasts):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.speaker_mute(room=live_space.room, user=live_space.speaker, actor=live_space.host)
+    assert broadcasts == []
+    assert len(callbacks) == 1
+    callbacks[0]()
+    assert [e["type"] for _, e in broadcasts] == ["speaker_muted"]
+
+
+def test_nothing_is_sent_when_the_change_is_rolled_back(
+    live_space, django_capture_on_commit_callbacks, broadcasts
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        try:
+            with transaction.atomic():
+                services.speaker_mute(
+                    room=live_space.room, user=live_space.speaker, actor=live_space.host
+                )
+                raise RuntimeError("a later step failed")
+        except RuntimeError:
+            pass
+    assert broadcasts == []
+    assert live_space.room.participants.get(user=live_space.speaker).is_muted is False
+
+
+def test_invites_go_only_to_the_invitee(live_space, django_capture_on_commit_callbacks, broadcasts):
+    with django_capture_on_commit_callbacks(execute=True):
+        invite = services.invite_create(
+            room=live_space.room, invitee=live_space.listener, inviter=live_space.cohost
+        )
+    [(group, event)] = broadcasts
+    assert group == events.user_group(live_space.room.pk, live_space.listener.pk)
+    assert event["type"] == "invite_received"
+    assert event["invite"] == invite.pk and event["role"] == "speaker"
+    assert event["inviter"]["id"] == live_space.cohost.pk
+    assert event["expires_at"] == invite.expires_at.isoformat()
+
+
+def test_a_broken_channel_layer_does_not_break_a_committed_change(live_space, monkeypatch):
+    class Broken:
+        async def group_send(self, group, message):
+            raise ConnectionError("layer down")
+
+    monkeypatch.setattr(events, "get_channel_layer", lambda: Broken())
+    events.group_send("room.1", {"type": "room.event", "event": {"type": "room_ended"}})
