@@ -4,8 +4,14 @@ Services call `emit` / `emit_to_user` inside their transaction; the message goes
 layer only after the transaction commits (`transaction.on_commit`), so nobody hears of a change
 that was rolled back. The WebSocket consumers (a later issue) deliver them.
 
-Channel-layer message, for every event:
-    {"type": "room.event", "event": {...}}      → consumer method `room_event`
+Delivery. Room-wide events go once to every process that holds room sockets (the
+`rooms.realtime.PROCESS_GROUP`), which writes them to its own sockets: one channel-layer message
+per process, not one per listener:
+    {"type": "room.broadcast", "room_id": <id>, "event": {...}}
+Per-person events go to that person's sockets in the Space (`user_group`):
+    {"type": "room.event", "room_id": <id>, "event": {...}}  → consumer method `room_event`
+and account-wide closes (suspension) to all their sockets (`person_group`):
+    {"type": "person.close", "room_id": <id or null>, "code": ..., "message": ...}
 The `event` is what clients receive, versioned:
     {"v": 1, "type": <event type>, "room": <slug>, "actor": <user id or null>, ...fields}
 A person is `{"id": <user id>, "name": <display name>}`; times are ISO 8601 in UTC.
@@ -29,6 +35,13 @@ Room-wide events (group `room_group(room_id)`):
     speaker_muted        user, muted (true)
     speaker_unmuted      user, muted (false)
     participant_removed  user
+    post_created         post {id, author, text, created_at, pinned}
+    post_pinned          post (id), pinned
+    post_deleted         post (id)
+Coalesced by the live layer (rooms.live), sent without a transaction:
+    listeners            count             (at most once a second per room and process)
+    reactions            counts {emoji: n} (a burst every 250 ms)
+    levels               levels {user id: 0..1} (speaking indicators, at most 5 a second)
 Per-person events (group `user_group(room_id, user_id)`):
     invite_received      invite (id), role, inviter, expires_at
     invite_revoked       invite (id)
@@ -43,20 +56,23 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from .realtime import MESSAGE_TYPE as BROADCAST_TYPE
+from .realtime import PROCESS_GROUP
+
 logger = logging.getLogger(__name__)
 
 VERSION = 1
 MESSAGE_TYPE = "room.event"
 
 
-def room_group(room_id: int) -> str:
-    """Everyone connected to the Space."""
-    return f"room.{room_id}"
-
-
 def user_group(room_id: int, user_id: int) -> str:
     """One person's connections to the Space (a phone and a laptop, say)."""
     return f"room.{room_id}.user.{user_id}"
+
+
+def person_group(user_id: int) -> str:
+    """All of one person's connections, in every Space."""
+    return f"person.{user_id}"
 
 
 def person(user) -> dict[str, Any]:
@@ -67,18 +83,41 @@ def build(event_type: str, payload: Mapping[str, Any]) -> dict[str, Any]:
     return {"v": VERSION, "type": event_type, **payload}
 
 
+def _room_message(room_id: int, event: dict[str, Any]) -> dict[str, Any]:
+    return {"type": BROADCAST_TYPE, "room_id": room_id, "event": event}
+
+
 def emit(room_id: int, event_type: str, payload: Mapping[str, Any]) -> None:
     """Send an event to everyone in the Space once the current transaction commits."""
-    _after_commit(room_group(room_id), build(event_type, payload))
+    message = _room_message(room_id, build(event_type, payload))
+    transaction.on_commit(lambda: group_send(PROCESS_GROUP, message))
 
 
 def emit_to_user(room_id: int, user_id: int, event_type: str, payload: Mapping[str, Any]) -> None:
     """Send an event to one person's connections to the Space once the transaction commits."""
-    _after_commit(user_group(room_id, user_id), build(event_type, payload))
+    message = {"type": MESSAGE_TYPE, "room_id": room_id, "event": build(event_type, payload)}
+    group = user_group(room_id, user_id)
+    transaction.on_commit(lambda: group_send(group, message))
 
 
-def _after_commit(group: str, event: dict[str, Any]) -> None:
-    transaction.on_commit(lambda: group_send(group, {"type": MESSAGE_TYPE, "event": event}))
+def close_person(user_id: int, code: str, text: str, room_id: int | None = None) -> None:
+    """After commit, close the person's sockets: in one Space, or everywhere (room_id None)."""
+    message = {"type": "person.close", "room_id": room_id, "code": code, "message": text}
+    transaction.on_commit(lambda: group_send(person_group(user_id), message))
+
+
+def broadcast(room_id: int, event_type: str, payload: Mapping[str, Any]) -> None:
+    """Send a room-wide event now (for state that is not in a transaction: counts)."""
+    group_send(PROCESS_GROUP, _room_message(room_id, build(event_type, payload)))
+
+
+async def abroadcast(room_id: int, event_type: str, payload: Mapping[str, Any]) -> None:
+    """`broadcast` from async code (reactions, speaking levels)."""
+    layer = get_channel_layer()
+    try:
+        await layer.group_send(PROCESS_GROUP, _room_message(room_id, build(event_type, payload)))
+    except Exception:
+        logger.exception("Could not broadcast %s", event_type)
 
 
 def group_send(group: str, message: dict[str, Any]) -> None:
@@ -90,4 +129,4 @@ def group_send(group: str, message: dict[str, Any]) -> None:
     try:
         async_to_sync(layer.group_send)(group, message)
     except Exception:
-        logger.exception("Could not broadcast %s to %s", message["event"]["type"], group)
+        logger.exception("Could not broadcast %s to %s", message.get("type"), group)

@@ -210,7 +210,7 @@ class RoomEvent(models.Model):
 
 
 class Reminder(models.Model):
-    """"Remind me" on a scheduled Space; the scheduler sets `notified_at` when it has told them."""
+    """A "remind me" on a scheduled Space; the scheduler sets `notified_at` once it told them."""
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="reminders")
     user = models.ForeignKey(
@@ -226,3 +226,49 @@ class Reminder(models.Model):
 
     def __str__(self) -> str:
         return f"Reminder for {self.room}"
+
+
+class Presence(models.Model):
+    """One open socket in a live Space. Listener counts come from these rows, so they survive a
+    restart; rows whose heartbeat stopped are swept (`rooms.live.presence_sweep`)."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="presences")
+    # A signed-in person, or a guest known only by the id in their signed cookie.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True,
+        related_name="+",
+    )
+    guest_id = models.CharField(max_length=32, blank=True)
+    channel_name = models.CharField(max_length=200, unique=True)
+    connected_at = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["room", "user"])]
+
+    def __str__(self) -> str:
+        return f"socket in {self.room_id}"
+
+
+class Post(models.Model):
+    """A short text in a live Space's feed. Deleted posts keep their text for reports."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="posts")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="room_posts"
+    )
+    text = models.CharField(max_length=280)
+    created_at = models.DateTimeField(auto_now_add=True)
+    pinned_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["room", "created_at"])]
+
+    def __str__(self) -> str:
+        return self.text[:40]

@@ -1,5 +1,6 @@
 """Settings shared by every environment; each value that differs comes from the environment."""
 
+import json
 import os
 from pathlib import Path
 
@@ -195,3 +196,25 @@ SPACES_MAX_COHOSTS = int(os.environ.get("SPACES_MAX_COHOSTS", "2"))
 SPACES_MAX_SPEAKERS = int(os.environ.get("SPACES_MAX_SPEAKERS", "10"))  # besides host and co-hosts
 SPACES_INVITE_TTL = int(os.environ.get("SPACES_INVITE_TTL", "600"))  # seconds an invite stays open
 SPACES_MAX_SCHEDULE_AHEAD_DAYS = int(os.environ.get("SPACES_MAX_SCHEDULE_AHEAD_DAYS", "14"))
+
+# The live room (rooms/consumers.py, rooms/live.py): per-socket limits and presence.
+SPACES_MAX_POST_CHARS = 280
+SPACES_SOCKET_RATE = float(os.environ.get("SPACES_SOCKET_RATE", "10"))  # messages per second
+SPACES_SOCKET_BURST = int(os.environ.get("SPACES_SOCKET_BURST", "30"))
+SPACES_SOCKET_FLOOD_STRIKES = 50  # messages over the limit before the socket is closed (4429)
+SPACES_SOCKET_BAD_MESSAGES = 20  # invalid messages before the socket is closed (4400)
+SPACES_REACTION_RATE = 2.0  # reactions per second per socket
+SPACES_REACTION_BURST = 6
+SPACES_PRESENCE_TOUCH_SECONDS = 20  # heartbeats refresh presence at most this often
+SPACES_PRESENCE_STALE_SECONDS = int(os.environ.get("SPACES_PRESENCE_STALE_SECONDS", "90"))
+SPACES_GUEST_COOKIE_AGE = 60 * 60 * 24 * 365
+
+# Audio (rooms/media): ICE servers handed to the server's peers and to browsers, the local
+# addresses to gather candidates on, and the public addresses to announce behind 1:1 NAT.
+# The empty ICE list contacts nothing outside the machine.
+SPACES_MEDIA = {
+    "ICE_SERVERS": json.loads(os.environ.get("SPACES_ICE_SERVERS", "[]")),
+    "BIND_ADDRESSES": env_list("SPACES_MEDIA_BIND_ADDRESSES"),
+    "ANNOUNCE_ADDRESSES": env_list("SPACES_MEDIA_ANNOUNCE_ADDRESSES"),
+    "OPUS_BITRATE": int(os.environ.get("SPACES_OPUS_BITRATE", "32000")),
+}

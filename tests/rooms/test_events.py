@@ -4,21 +4,22 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from rooms import events, services
+from rooms.realtime import PROCESS_GROUP
 
 pytestmark = pytest.mark.django_db
 
 
 def test_group_names():
-    assert events.room_group(7) == "room.7"
     assert events.user_group(7, 42) == "room.7.user.42"
+    assert events.person_group(42) == "person.42"
 
 
-def test_an_event_reaches_the_room_group_through_the_channel_layer(
+def test_a_room_event_reaches_each_process_once_through_the_channel_layer(
     live_space, django_capture_on_commit_callbacks
 ):
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(events.room_group(live_space.room.pk), channel)
+    async_to_sync(layer.group_add)(PROCESS_GROUP, channel)
     try:
         with django_capture_on_commit_callbacks(execute=True):
             services.speaker_promote(
@@ -26,9 +27,10 @@ def test_an_event_reaches_the_room_group_through_the_channel_layer(
             )
         message = async_to_sync(layer.receive)(channel)
     finally:
-        async_to_sync(layer.group_discard)(events.room_group(live_space.room.pk), channel)
+        async_to_sync(layer.group_discard)(PROCESS_GROUP, channel)
     assert message == {
-        "type": "room.event",
+        "type": "room.broadcast",
+        "room_id": live_space.room.pk,
         "event": {
             "v": 1,
             "type": "speaker_promoted",

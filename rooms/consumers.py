@@ -1,0 +1,312 @@
+"""The room WebSocket, `/ws/rooms/<slug>/`: translates between socket frames and room services.
+
+One socket per person per Space. The room comes from the URL, the actor from the session (or the
+guest's signed cookie), and every role from the database. Client messages are validated by
+`rooms.protocol` before anything happens; refused actions come back as `error` events and
+change nothing. Room-wide events arrive once per process through `rooms.realtime.hub()`;
+per-person events through the person's group. See docs/protocol.md.
+"""
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from . import events, live, media_bridge, snapshot
+from .exceptions import ActionRefused
+from .protocol import ProtocolError, parse
+from .realtime import hub
+
+logger = logging.getLogger(__name__)
+
+
+class Close:
+    """Close codes; documented in docs/protocol.md."""
+
+    BAD_INPUT = 4400  # kept sending messages that fail validation
+    UNAUTHENTICATED = 4401  # no session and no guest cookie
+    FORBIDDEN = 4403  # removed from the Space, suspended, or guests may not listen
+    NOT_FOUND = 4404  # no Space with this link
+    OVER = 4410  # the Space has ended or was cancelled
+    FLOOD = 4429  # sent faster than the rate limit, repeatedly
+
+
+class TokenBucket:
+    """Per-connection rate limit: `rate` messages a second, bursts up to `burst`."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+ROLE_EVENTS = frozenset(
+    {
+        "speaker_promoted",
+        "cohost_promoted",
+        "moved_to_audience",
+        "cohost_removed",
+        "hand_accepted",
+        "invite_accepted",
+        "host_changed",
+        "hand_raised",
+        "hand_lowered",
+        "participant_left",
+        "speaker_muted",
+        "speaker_unmuted",
+    }
+)
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    room_id: int | None = None
+    viewer: live.Viewer | None = None
+
+    # Channels runs `aclose_old_connections` in a thread for every message a consumer receives;
+    # the handlers that touch the ORM do so through database_sync_to_async, which closes stale
+    # connections itself, so the extra hop per message is skipped.
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def __call__(self, scope, receive, send) -> None:
+        # daphne may drop a consumer without `disconnect()`: unregister in `finally` too.
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.cleanup()
+
+    async def connect(self) -> None:
+        await self.accept()
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        try:
+            self.viewer, room_state = await database_sync_to_async(live.viewer_connect)(
+                slug=slug,
+                user=self.scope.get("user"),
+                guest_cookie=self.scope.get("cookies", {}).get(live.GUEST_COOKIE),
+                channel_name=self.channel_name,
+            )
+        except live.Refused as refused:
+            await self.refuse(refused.close_code, refused.code, refused.message)
+            return
+        self.room_id = self.viewer.room_id
+        self.limits = TokenBucket(settings.SPACES_SOCKET_RATE, settings.SPACES_SOCKET_BURST)
+        self.reactions = TokenBucket(settings.SPACES_REACTION_RATE, settings.SPACES_REACTION_BURST)
+        self.bad_messages = 0
+        self.flood_strikes = 0
+        self.last_touch = time.monotonic()
+        await hub().add(self.room_id, self)
+        if self.viewer.user_id is not None:
+            await self.channel_layer.group_add(
+                events.person_group(self.viewer.user_id), self.channel_name
+            )
+        state = await database_sync_to_async(snapshot.room_snapshot)(
+            room_id=self.room_id, viewer=self.viewer
+        )
+        await self.send_event(state)
+        live.counts.mark(self.room_id)
+        if room_state in ("ended", "cancelled"):
+            await self.close(Close.OVER)
+
+    async def refuse(self, close_code: int, code: str, message: str) -> None:
+        await self.send_event(
+            {"v": events.VERSION, "type": "closing", "code": code, "message": message}
+        )
+        await self.close(close_code)
+
+    async def disconnect(self, code: int) -> None:
+        await self.cleanup()
+
+    async def cleanup(self) -> None:
+        """Unregister everything this socket holds; safe to call twice (daphne may skip
+        `disconnect`, so `websocket_disconnect` and `finally` paths both come here)."""
+        if self.room_id is None:
+            return
+        room_id, self.room_id = self.room_id, None
+        await hub().discard(room_id, self)
+        if self.viewer.user_id is not None:
+            await self.channel_layer.group_discard(
+                events.person_group(self.viewer.user_id), self.channel_name
+            )
+        await media_bridge.disconnect(room_id, self.viewer.peer_id)
+        try:
+            await database_sync_to_async(live.viewer_disconnect)(channel_name=self.channel_name)
+        finally:
+            live.counts.mark(room_id)
+
+    # -- incoming -------------------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        if self.room_id is None:
+            return
+        if not self.limits.take():
+            self.flood_strikes += 1
+            if self.flood_strikes > settings.SPACES_SOCKET_FLOOD_STRIKES:
+                await self.refuse(Close.FLOOD, "rate_limited", "Too many messages; goodbye.")
+                await self.cleanup()
+            elif self.flood_strikes == 1 or self.flood_strikes % 10 == 0:
+                await self.send_error("rate_limited", "Slow down: too many messages.")
+            return
+        try:
+            message = parse(text_data)
+        except ProtocolError as error:
+            self.bad_messages += 1
+            if self.bad_messages > settings.SPACES_SOCKET_BAD_MESSAGES:
+                await self.refuse(Close.BAD_INPUT, error.code, "Too many invalid messages.")
+                await self.cleanup()
+            else:
+                await self.send_error(error.code, error.message)
+            return
+        handler = getattr(self, f"handle_{message.type}")
+        try:
+            await handler(message)
+        except ActionRefused as refused:
+            await self.send_error(refused.code.value, refused.message, ref=message.type)
+        except (live.Refused, media_bridge.OfferRefused) as refused:
+            await self.send_error(refused.code, refused.message, ref=message.type)
+
+    async def act(self, operation: str, **fields: Any) -> Any:
+        """Run one room action for this viewer in a worker thread (roles come from the DB)."""
+        return await database_sync_to_async(live.act)(
+            viewer=self.viewer, operation=operation, **fields
+        )
+
+    async def handle_ping(self, message) -> None:
+        now = time.monotonic()
+        if now - self.last_touch > settings.SPACES_PRESENCE_TOUCH_SECONDS:
+            self.last_touch = now
+            await database_sync_to_async(live.viewer_touch)(channel_name=self.channel_name)
+        await self.send_event({"v": events.VERSION, "type": "pong"})
+
+    async def handle_hand_raise(self, message) -> None:
+        await self.act("hand_raise")
+
+    async def handle_hand_lower(self, message) -> None:
+        await self.act("hand_lower")
+
+    async def handle_hand_accept(self, message) -> None:
+        await self.act("hand_accept", target=message["user"])
+
+    async def handle_hand_decline(self, message) -> None:
+        await self.act("hand_decline", target=message["user"])
+
+    async def handle_invite(self, message) -> None:
+        await self.act("invite", target=message["user"], role=message["role"])
+
+    async def handle_invite_accept(self, message) -> None:
+        await self.act("invite_accept", invite=message["invite"])
+
+    async def handle_invite_decline(self, message) -> None:
+        await self.act("invite_decline", invite=message["invite"])
+
+    async def handle_promote(self, message) -> None:
+        await self.act("promote", target=message["user"], role=message["role"])
+
+    async def handle_move_to_audience(self, message) -> None:
+        await self.act("move_to_audience", target=message["user"])
+
+    async def handle_mute(self, message) -> None:
+        await self.act("mute", target=message["user"], muted=message["muted"])
+
+    async def handle_remove(self, message) -> None:
+        await self.act("remove", target=message["user"])
+
+    async def handle_end(self, message) -> None:
+        await self.act("end")
+
+    async def handle_leave(self, message) -> None:
+        await self.act("leave")
+
+    async def handle_post(self, message) -> None:
+        await self.act("post", text=message["text"])
+
+    async def handle_post_pin(self, message) -> None:
+        await self.act("post_pin", post=message["post"], pinned=message["pinned"])
+
+    async def handle_post_delete(self, message) -> None:
+        await self.act("post_delete", post=message["post"])
+
+    async def handle_react(self, message) -> None:
+        if not self.reactions.take():
+            await self.send_error("rate_limited", "Easy on the reactions.", ref="react")
+            return
+        live.reactions.add(self.room_id, message["emoji"])
+
+    async def handle_rtc_offer(self, message) -> None:
+        answer = await media_bridge.offer(self.viewer, message["sdp"])
+        await self.send_event({"v": events.VERSION, "type": "rtc_answer", "sdp": answer})
+
+    async def handle_rtc_close(self, message) -> None:
+        await media_bridge.disconnect(self.room_id, self.viewer.peer_id)
+
+    # -- outgoing -------------------------------------------------------------------------
+    async def send_event(self, event: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(event, separators=(",", ":")))
+
+    async def send_error(self, code: str, message: str, ref: str | None = None) -> None:
+        error = {"v": events.VERSION, "type": "error", "code": code, "message": message}
+        if ref:
+            error["ref"] = ref
+        await self.send_event(error)
+
+    # Called by the hub for every room-wide event in this socket's room (frame built once).
+    def wants(self, event: dict[str, Any]) -> bool:
+        return self.viewer is not None and self.viewer.wants(event)
+
+    async def send_frame(self, frame: str) -> None:
+        await self.send(text_data=frame)
+
+    async def observe(self, event: dict[str, Any]) -> None:
+        """React to room-wide events about this viewer: removal closes the socket; a role
+        change refreshes what they may do."""
+        user = (event.get("user") or {}).get("id")
+        about_me = user is not None and user == self.viewer.user_id
+        kind = event["type"]
+        if kind == "room_ended":
+            await self.close(Close.OVER)
+        elif about_me and kind == "participant_removed":
+            await self.refuse(Close.FORBIDDEN, "removed", "You were removed from this Space.")
+        elif kind == "room_cancelled":
+            await self.close(Close.OVER)
+        elif (about_me and kind in ROLE_EVENTS) or kind == "host_changed":
+            asyncio.create_task(self.refresh_you())
+
+    async def refresh_you(self) -> None:
+        if self.room_id is None:
+            return
+        you = await database_sync_to_async(snapshot.viewer_state)(
+            room_id=self.room_id, viewer=self.viewer
+        )
+        self.viewer.role = you["role"]
+        await self.send_event({"v": events.VERSION, "type": "you", "you": you})
+
+    # Per-person channel-layer messages (group `events.person_group`).
+    async def room_event(self, message: dict[str, Any]) -> None:
+        if message.get("room_id") not in (None, self.room_id):
+            return
+        await self.send_event(message["event"])
+        if message["event"]["type"] in ("invite_received", "invite_revoked"):
+            await self.refresh_you()
+
+    async def person_close(self, message: dict[str, Any]) -> None:
+        """Close this person's sockets (suspension, removal by staff)."""
+        if message.get("room_id") not in (None, self.room_id):
+            return
+        await self.refuse(Close.FORBIDDEN, message["code"], message["message"])
+        await self.cleanup()

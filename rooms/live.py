@@ -1,0 +1,266 @@
+"""The live room's side of the services: who is on a socket (presence), and socket actions.
+
+Sync functions, run by the consumer through `database_sync_to_async`. Presence rows are the
+room's truth about open sockets, so counts survive a process restart: a socket that vanished
+without `disconnect` is swept once its heartbeat is stale (`presence_sweep`, a Celery task).
+"""
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from . import events, posts, services
+from .models import Invite, Participant, Presence, Room
+from .permissions import Standing, standing_of
+from .realtime import Coalescer
+
+GUEST_COOKIE = "spaces_guest"
+GUEST_SALT = "rooms.guest"
+
+
+def new_guest_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def guest_id_from_cookie(value: str | None) -> str | None:
+    """The guest id in a cookie set by the public page, or None if missing or forged."""
+    if not value:
+        return None
+    try:
+        return signing.get_cookie_signer(salt=GUEST_SALT).unsign(
+            value, max_age=settings.SPACES_GUEST_COOKIE_AGE
+        )
+    except signing.BadSignature:
+        return None
+
+
+def guest_cookie_value(guest_id: str) -> str:
+    return signing.get_cookie_signer(salt=GUEST_SALT).sign(guest_id)
+
+
+class Refused(Exception):
+    """A socket may not connect, or a live action is refused outside the room services."""
+
+    def __init__(self, code: str, message: str, close_code: int = 4403) -> None:
+        super().__init__(message)
+        self.code, self.message, self.close_code = code, message, close_code
+
+
+@dataclass
+class Viewer:
+    """One socket's person: a signed-in user or a guest, in one Space."""
+
+    room_id: int
+    channel_name: str
+    user_id: int | None = None
+    guest_id: str | None = None
+    role: str = "guest"
+    # Posts by people this viewer has blocked are not delivered to them.
+    hidden_authors: frozenset[int] = field(default_factory=frozenset)
+
+    @property
+    def is_guest(self) -> bool:
+        return self.user_id is None
+
+    @property
+    def peer_id(self) -> str:
+        """The audio router's id for this socket's connection."""
+        return f"s:{self.channel_name}"
+
+    def wants(self, event: dict[str, Any]) -> bool:
+        if event["type"] == "post_created" and self.hidden_authors:
+            return event["post"]["author"]["id"] not in self.hidden_authors
+        return True
+
+
+def viewer_connect(
+    *, slug: str, user, guest_cookie: str | None, channel_name: str
+) -> tuple[Viewer, str]:
+    """Admit a socket to a Space: join it as a participant (signed in) and record presence.
+
+    Refuses unknown Spaces (4404), guests without the public page's cookie (4401), guests where
+    the host turned guest listening off, suspended people and removed people (4403).
+    """
+    room = Room.objects.filter(slug=slug).first()
+    if room is None:
+        raise Refused("not_found", "There is no Space at this link.", 4404)
+    signed_in = user is not None and user.is_authenticated
+    viewer = Viewer(room_id=room.pk, channel_name=channel_name)
+    if signed_in:
+        from moderation.selectors import suspension_of  # moderation builds on rooms
+
+        suspension = suspension_of(user)
+        if suspension is not None:
+            raise Refused("suspended", suspension.explanation, 4403)
+        viewer.user_id = user.pk
+        viewer.hidden_authors = frozenset(_blocked_by(user))
+    else:
+        viewer.guest_id = guest_id_from_cookie(guest_cookie)
+        if viewer.guest_id is None:
+            raise Refused("no_guest_cookie", "Open the Space's link to listen.", 4401)
+        if not room.guests_may_listen:
+            raise Refused("guests_off", "Sign in to listen to this Space.", 4403)
+    if room.state != Room.State.LIVE:
+        viewer.role = standing_of(user, room) if signed_in else Standing.GUEST
+        return viewer, room.state
+    if signed_in:
+        standing = standing_of(user, room)
+        if standing == Standing.REMOVED:
+            raise Refused("removed", "You were removed from this Space.", 4403)
+        viewer.role = services.participant_join(room=room, user=user).role
+    Presence.objects.update_or_create(
+        channel_name=channel_name,
+        defaults={"room": room, "user_id": viewer.user_id, "guest_id": viewer.guest_id or ""},
+    )
+    return viewer, room.state
+
+
+def _blocked_by(user) -> list[int]:
+    from moderation.selectors import blocked_user_ids
+
+    return blocked_user_ids(user)
+
+
+def viewer_touch(*, channel_name: str) -> None:
+    """Heartbeat: the socket is still there."""
+    Presence.objects.filter(channel_name=channel_name).update(last_seen=timezone.now())
+
+
+def viewer_disconnect(*, channel_name: str) -> None:
+    Presence.objects.filter(channel_name=channel_name).delete()
+
+
+def presence_sweep(*, older_than: timedelta | None = None) -> list[int]:
+    """Forget sockets whose heartbeat stopped (a crashed process); returns the rooms touched."""
+    age = older_than or timedelta(seconds=settings.SPACES_PRESENCE_STALE_SECONDS)
+    stale = Presence.objects.filter(last_seen__lt=timezone.now() - age)
+    rooms = sorted(set(stale.values_list("room_id", flat=True)))
+    stale.delete()
+    for room_id in rooms:
+        transaction.on_commit(lambda room_id=room_id: publish_listener_count(room_id))
+    return rooms
+
+
+def listener_count(room_id: int) -> int:
+    """People connected to the Space who are not on stage; a person with two tabs counts once."""
+    present = Presence.objects.filter(room_id=room_id)
+    people = present.values("user_id", "guest_id").distinct().count()
+    on_stage = Participant.objects.on_stage().filter(
+        room_id=room_id, user_id__in=present.exclude(user=None).values("user_id")
+    )
+    return max(0, people - on_stage.count())
+
+
+def listener_counts(room_ids: list[int]) -> dict[int, int]:
+    rows = (
+        Presence.objects.filter(room_id__in=room_ids).values("room_id").annotate(people=Count("id"))
+    )
+    return {row["room_id"]: row["people"] for row in rows}
+
+
+def publish_listener_count(room_id: int) -> None:
+    events.broadcast(room_id, "listeners", {"count": listener_count(room_id)})
+
+
+# Actions arriving over the socket: the message names the operation; the actor and the room
+# come from the viewer, roles from the database (the services check them).
+
+
+def _user(user_id: int):
+    from accounts.models import User
+
+    found = User.objects.filter(pk=user_id, is_active=True).select_related("profile").first()
+    if found is None:
+        raise Refused("not_in_space", "That person is not in this Space.")
+    return found
+
+
+def act(*, viewer: Viewer, operation: str, **fields: Any) -> Any:
+    if viewer.is_guest:
+        raise Refused("not_signed_in", "Sign in to do that.")
+    room = Room.objects.get(pk=viewer.room_id)
+    actor = _user(viewer.user_id)
+    target = _user(fields["target"]) if "target" in fields else None
+    match operation:
+        case "hand_raise":
+            return services.hand_raise(room=room, user=actor)
+        case "hand_lower":
+            return services.hand_lower(room=room, user=actor)
+        case "hand_accept":
+            return services.hand_accept(room=room, user=target, actor=actor)
+        case "hand_decline":
+            return services.hand_decline(room=room, user=target, actor=actor)
+        case "invite":
+            return services.invite_create(
+                room=room, invitee=target, inviter=actor, role=fields["role"]
+            )
+        case "invite_accept" | "invite_decline":
+            invite = Invite.objects.filter(pk=fields["invite"], room=room).first()
+            if invite is None or invite.invitee_id != actor.pk:
+                raise Refused("not_found", "There is no such invite for you in this Space.")
+            if operation == "invite_accept":
+                return services.invite_accept(invite=invite, user=actor)
+            return services.invite_decline(invite=invite, user=actor)
+        case "promote":
+            promote = (
+                services.cohost_promote
+                if fields["role"] == "cohost"
+                else (services.speaker_promote)
+            )
+            return promote(room=room, user=target, actor=actor)
+        case "move_to_audience":
+            return services.participant_move_to_audience(room=room, user=target, actor=actor)
+        case "mute":
+            change = services.speaker_mute if fields["muted"] else services.speaker_unmute
+            return change(room=room, user=target, actor=actor)
+        case "remove":
+            return services.participant_remove(room=room, user=target, actor=actor)
+        case "end":
+            return services.room_end(room=room, actor=actor)
+        case "leave":
+            return services.participant_leave(room=room, user=actor)
+        case "post":
+            return posts.post_create(room=room, author=actor, text=fields["text"])
+        case "post_pin":
+            return posts.post_pin(
+                room=room, post_id=fields["post"], pinned=fields["pinned"], actor=actor
+            )
+        case "post_delete":
+            return posts.post_delete(room=room, post_id=fields["post"], actor=actor)
+    raise ValueError(f"unknown operation {operation}")
+
+
+class ReactionTally:
+    """Reactions are added up per room and sent as one burst per interval."""
+
+    def __init__(self, interval: float) -> None:
+        self.counts: dict[int, dict[str, int]] = {}
+        self.coalescer = Coalescer(interval, self._flush)
+
+    def add(self, room_id: int, emoji: str) -> None:
+        room = self.counts.setdefault(room_id, {})
+        room[emoji] = room.get(emoji, 0) + 1
+        self.coalescer.mark(room_id)
+
+    async def _flush(self, room_id: int) -> None:
+        counts = self.counts.pop(room_id, None)
+        if counts:
+            await events.abroadcast(room_id, "reactions", {"counts": counts})
+
+
+async def _flush_count(room_id: int) -> None:
+    from channels.db import database_sync_to_async
+
+    await database_sync_to_async(publish_listener_count)(room_id)
+
+
+# Per process: listener counts at most once a second per room, reactions as bursts.
+counts = Coalescer(1.0, _flush_count)
+reactions = ReactionTally(0.25)

@@ -1,0 +1,110 @@
+"""Client messages on the room WebSocket: their schemas, and validation before anything happens.
+
+Every client message is a JSON object with a `type` and the fields its schema lists; unknown
+types, missing or extra fields, wrong types and oversized values are refused with a
+`ProtocolError` whose code and message go back to the client in an `error` event. The room
+comes from the URL, the actor from the session or guest cookie, and roles from the database:
+no schema carries a role claim about the sender. See docs/protocol.md.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+MAX_FRAME_BYTES = 64 * 1024
+MAX_POST_CHARS = 280
+MAX_SDP_CHARS = 32 * 1024
+REACTIONS = ("👏", "❤️", "😂", "🔥", "💯", "🙌", "🤔", "😮")
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Field:
+    kind: type
+    max_length: int | None = None
+    choices: tuple[Any, ...] | None = None
+    optional: bool = False
+
+    def check(self, name: str, value: Any) -> Any:
+        # bool is an int in Python; an id must not be `true`.
+        if not isinstance(value, self.kind) or (self.kind is int and isinstance(value, bool)):
+            raise ProtocolError("invalid_field", f"'{name}' must be {self.kind.__name__}.")
+        if self.kind is int and not 0 < value < 2**63:
+            raise ProtocolError("invalid_field", f"'{name}' is out of range.")
+        if self.max_length is not None and len(value) > self.max_length:
+            raise ProtocolError("invalid_field", f"'{name}' is longer than {self.max_length}.")
+        if self.choices is not None and value not in self.choices:
+            raise ProtocolError("invalid_field", f"'{name}' must be one of {list(self.choices)}.")
+        return value
+
+
+USER = Field(int)
+ID = Field(int)
+
+SCHEMAS: dict[str, dict[str, Field]] = {
+    "ping": {},
+    "hand_raise": {},
+    "hand_lower": {},
+    "hand_accept": {"user": USER},
+    "hand_decline": {"user": USER},
+    "invite": {"user": USER, "role": Field(str, choices=("speaker", "cohost"))},
+    "invite_accept": {"invite": ID},
+    "invite_decline": {"invite": ID},
+    "promote": {"user": USER, "role": Field(str, choices=("speaker", "cohost"))},
+    "move_to_audience": {"user": USER},
+    "mute": {"user": USER, "muted": Field(bool)},
+    "remove": {"user": USER},
+    "end": {},
+    "post": {"text": Field(str, max_length=MAX_POST_CHARS)},
+    "post_pin": {"post": ID, "pinned": Field(bool)},
+    "post_delete": {"post": ID},
+    "react": {"emoji": Field(str, choices=REACTIONS)},
+    "rtc_offer": {"sdp": Field(str, max_length=MAX_SDP_CHARS)},
+    "rtc_close": {},
+}
+
+
+@dataclass(frozen=True)
+class Message:
+    type: str
+    fields: dict[str, Any]
+
+    def __getitem__(self, name: str) -> Any:
+        return self.fields[name]
+
+
+def parse(frame: str | bytes | None) -> Message:
+    """Turn one WebSocket frame into a validated message, or raise ProtocolError."""
+    if frame is None:
+        raise ProtocolError("not_text", "Messages are JSON text frames.")
+    if len(frame) > MAX_FRAME_BYTES:
+        raise ProtocolError("too_large", f"Messages are at most {MAX_FRAME_BYTES} bytes.")
+    try:
+        data = json.loads(frame)
+    except (ValueError, RecursionError):
+        raise ProtocolError("bad_json", "The message is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("bad_message", "A message is a JSON object with a 'type'.")
+    kind = data.get("type")
+    if not isinstance(kind, str) or kind not in SCHEMAS:
+        raise ProtocolError("unknown_type", "Unknown message type.")
+    schema = SCHEMAS[kind]
+    extra = set(data) - set(schema) - {"type"}
+    if extra:
+        raise ProtocolError("invalid_field", f"Unexpected field '{sorted(extra)[0]}'.")
+    fields = {}
+    for name, field in schema.items():
+        if name not in data:
+            if field.optional:
+                continue
+            raise ProtocolError("invalid_field", f"'{name}' is required.")
+        fields[name] = field.check(name, data[name])
+    if kind == "post" and not fields["text"].strip():
+        raise ProtocolError("invalid_field", "A post needs some text.")
+    return Message(kind, fields)

@@ -1,0 +1,168 @@
+"""Room-wide events reach each daphne process once; the process writes them to its own sockets.
+
+`group_send` to a group with every listener in it costs one channel-layer message per socket
+(7–111 s p95 at 10,000 sockets here); one message per process, fanned out locally, took
+0.4–1.1 s (docs/benchmarks.md). So every process that holds room sockets keeps one channel in the
+`PROCESS_GROUP`, and `rooms.events` sends each room-wide event to that group once.
+
+One `Hub` per event loop (tests run one loop each); it starts with the first socket and stops
+with the last, leaving the group so no message waits for a process that has gone.
+"""
+
+import asyncio
+import gc
+import json
+import logging
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from channels.layers import get_channel_layer
+
+logger = logging.getLogger(__name__)
+
+PROCESS_GROUP = "spaces.processes"
+MESSAGE_TYPE = "room.broadcast"
+
+
+class Socket(Protocol):
+    """What the hub needs of a consumer."""
+
+    viewer: Any  # has `user_id`
+
+    def wants(self, event: dict[str, Any]) -> bool: ...
+
+    async def send_frame(self, frame: str) -> None: ...
+
+    async def observe(self, event: dict[str, Any]) -> None: ...
+
+
+# Run once per process for every room-wide event, before the fan-out (the audio router's
+# enforcement of mutes and moves back); registered in RoomsConfig.ready().
+EventHook = Callable[[int, dict[str, Any]], Awaitable[None]]
+event_hooks: list[EventHook] = []
+# Events every socket in the room reacts to, not only the person they are about.
+EVERYONE_OBSERVES = frozenset({"room_ended", "room_cancelled", "host_changed"})
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.rooms: dict[int, set[Socket]] = {}
+        self.channel_name: str | None = None
+        self._task: asyncio.Task | None = None
+        self._starting: asyncio.Lock = asyncio.Lock()
+        self._gc_frozen = False
+
+    @property
+    def socket_count(self) -> int:
+        return sum(len(sockets) for sockets in self.rooms.values())
+
+    async def add(self, room_id: int, socket: Socket) -> None:
+        async with self._starting:
+            if self._task is None:
+                layer = get_channel_layer()
+                self.channel_name = await layer.new_channel("spaces.process.")
+                await layer.group_add(PROCESS_GROUP, self.channel_name)
+                self._task = asyncio.create_task(self._receive_forever(layer))
+        self.rooms.setdefault(room_id, set()).add(socket)
+        self._freeze_gc_when_large()
+
+    async def discard(self, room_id: int, socket: Socket) -> None:
+        sockets = self.rooms.get(room_id)
+        if sockets is not None:
+            sockets.discard(socket)
+            if not sockets:
+                del self.rooms[room_id]
+        if not self.rooms and self._task is not None:
+            task, self._task = self._task, None
+            task.cancel()
+            await get_channel_layer().group_discard(PROCESS_GROUP, self.channel_name)
+
+    def local_count(self, room_id: int) -> int:
+        return len(self.rooms.get(room_id, ()))
+
+    async def _receive_forever(self, layer) -> None:
+        while True:
+            try:
+                message = await layer.receive(self.channel_name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Room event channel failed; retrying")
+                await asyncio.sleep(0.5)
+                continue
+            if message.get("type") == MESSAGE_TYPE:
+                await self.deliver(message["room_id"], message["event"])
+
+    async def deliver(self, room_id: int, event: dict[str, Any]) -> int:
+        """Write one event to every local socket in the room; the frame is built once."""
+        for hook in event_hooks:
+            try:
+                await hook(room_id, event)
+            except Exception:
+                logger.exception("Room event hook failed for %s", event.get("type"))
+        sockets = self.rooms.get(room_id)
+        if not sockets:
+            return 0
+        frame = json.dumps(event, separators=(",", ":"))
+        about = (event.get("user") or {}).get("id")
+        everyone = event["type"] in EVERYONE_OBSERVES
+        sent = 0
+        for socket in list(sockets):
+            try:
+                if socket.wants(event):
+                    await socket.send_frame(frame)
+                    sent += 1
+                if everyone or (about is not None and socket.viewer.user_id == about):
+                    await socket.observe(event)
+            except Exception:  # a socket closing mid-send unregisters itself
+                logger.debug("send to a closing socket failed", exc_info=True)
+        return sent
+
+    def _freeze_gc_when_large(self) -> None:
+        # Full collections over 10,000 sockets paused the process ~0.5–0.85 s; move the
+        # long-lived objects out of the collector's view once the process holds many sockets.
+        if not self._gc_frozen and self.socket_count >= 2000:
+            gc.collect()
+            gc.freeze()
+            self._gc_frozen = True
+
+
+_hubs: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub]" = weakref.WeakKeyDictionary()
+
+
+def hub() -> Hub:
+    loop = asyncio.get_running_loop()
+    found = _hubs.get(loop)
+    if found is None:
+        found = _hubs[loop] = Hub()
+    return found
+
+
+class Coalescer:
+    """Runs `flush(room_id)` at most once per `interval` per room, for rooms marked dirty.
+
+    Listener counts and speaking levels go out per tick, never per join.
+    """
+
+    def __init__(self, interval: float, flush: Callable[[int], Awaitable[None]]) -> None:
+        self.interval = interval
+        self.flush = flush
+        self.dirty: set[int] = set()
+        self._task: asyncio.Task | None = None
+
+    def mark(self, room_id: int) -> None:
+        self.dirty.add(room_id)
+        task = self._task
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while self.dirty:
+            await asyncio.sleep(self.interval)
+            rooms, self.dirty = self.dirty, set()
+            for room_id in rooms:
+                try:
+                    await self.flush(room_id)
+                except Exception:
+                    logger.exception("Coalesced update for room %s failed", room_id)
