@@ -84,9 +84,7 @@ def _role_change(room: Room, actor: User | None, row: Participant, verb: str, pr
     events.emit(
         room.pk,
         verb,
-        _payload(
-            room, actor, user=events.person(row.user), role=row.role, previous_role=previous
-        ),
+        _payload(room, actor, user=events.person(row.user), role=row.role, previous_role=previous),
     )
 
 
@@ -422,9 +420,7 @@ def hand_lower(*, room: Room, user: User) -> Participant | None:
     row.hand_raised_at = None
     row.save(update_fields=["hand_raised_at"])
     _log(room, "hand_lowered", actor=user, target=user, by="self")
-    events.emit(
-        room.pk, "hand_lowered", _payload(room, user, user=events.person(user), by="self")
-    )
+    events.emit(room.pk, "hand_lowered", _payload(room, user, user=events.person(user), by="self"))
     return row
 
 
@@ -486,9 +482,7 @@ def _open_invite_refusal(invite: Invite, user: User, now: datetime) -> None:
 
 
 @transaction.atomic
-def invite_create(
-    *, room: Room, invitee: User, inviter: User, role: str = Role.SPEAKER
-) -> Invite:
+def invite_create(*, room: Room, invitee: User, inviter: User, role: str = Role.SPEAKER) -> Invite:
     """Invite a listener to speak (host, co-host, staff) or a listener or speaker to co-host
     (host, staff). An open invite for the same role is returned as is; one for another role is
     withdrawn. Expires after SPACES_INVITE_TTL seconds.
@@ -770,7 +764,7 @@ def participant_remove(*, room: Room, user: User, actor: User) -> Participant:
 
 @transaction.atomic
 def reminder_set(*, room: Room, user: User) -> Reminder:
-    """"Remind me" when a scheduled Space goes live. Logs `reminder_set`; no broadcast."""
+    """Ask to be reminded when a scheduled Space goes live. Logs `reminder_set`; no broadcast."""
     room = _lock_room(room)
     check(user, Action.REMIND, room)
     reminder = Reminder.objects.filter(room=room, user=user).first()

@@ -4,4 +4,15 @@ from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("my-spaces/", views.my_spaces, name="my_spaces"),
+    path("rooms/new/", views.room_create, name="room_create"),
+    path("rooms/<str:slug>/", views.room_detail, name="room_detail"),
+    path("rooms/<str:slug>/edit/", views.room_edit, name="room_edit"),
+    path("rooms/<str:slug>/cancel/", views.room_cancel, name="room_cancel"),
+    path("rooms/<str:slug>/act/", views.room_action, name="room_action"),
+    # The public link: anyone, no sign-in needed.
+    path("s/<str:slug>/", views.space_public, name="space_public"),
+    path("s/<str:slug>/event.ics", views.space_calendar, name="space_calendar"),
+    path("s/<str:slug>/remind/", views.space_remind, name="space_remind"),
+    path("s/<str:slug>/report/", views.space_report, name="space_report"),
 ]

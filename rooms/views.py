@@ -1,6 +1,314 @@
+"""Pages for Spaces. Thin: read through selectors, write through services, ask permissions."""
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from accounts.models import User
+
+from . import selectors, services
+from .calendar import space_ics
+from .exceptions import ActionRefused
+from .forms import SpaceForm
+from .models import Invite, Role, Room
+from .permissions import Action, Standing, can
+
+PERSON_LABELS = {
+    "hand_accept": "Bring up to speak",
+    "hand_decline": "Decline",
+    "invite_speaker": "Invite to speak",
+    "invite_cohost": "Invite to co-host",
+    "mute": "Mute",
+    "move_to_audience": "Move to audience",
+    "cohost_remove": "Remove as co-host",
+    "remove": "Remove from Space",
+}
+SELF_LABELS = {
+    "hand_raise": "Raise hand",
+    "hand_lower": "Lower hand",
+    "mute": "Mute",
+    "unmute": "Unmute",
+    "move_to_audience": "Become a listener",
+    "leave": "Leave",
+    "end": "End Space",
+}
+DANGER = {"remove", "end"}
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "rooms/home.html", {})
+    data = selectors.home(topic_slug=request.GET.get("topic"))
+    return render(request, "rooms/home.html", {"home": data})
+
+
+@login_required
+def room_create(request: HttpRequest) -> HttpResponse:
+    form = SpaceForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            room = services.room_create(
+                host=request.user,
+                title=data["title"],
+                description=data["description"],
+                topics=data["topics"],
+                scheduled_for=data["scheduled_for"],
+                guests_may_listen=data["guests_may_listen"],
+            )
+        except ActionRefused as refused:
+            form.add_error(None, refused.message)
+        else:
+            messages.success(
+                request, "You are live." if room.is_live else "Your Space is scheduled."
+            )
+            return redirect("room_detail", slug=room.slug)
+    return render(request, "rooms/space_form.html", {"form": form, "room": None})
+
+
+@login_required
+def room_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    room = selectors.room_by_slug(slug)
+    if not can(request.user, Action.EDIT, room):
+        return _refused_page(request, room, "Only the host can edit a Space, before it starts.")
+    form = SpaceForm.for_room(room, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.room_update(
+                room=room,
+                actor=request.user,
+                title=data["title"],
+                description=data["description"],
+                topics=data["topics"],
+                scheduled_for=data["scheduled_for"],
+                guests_may_listen=data["guests_may_listen"],
+            )
+        except ActionRefused as refused:
+            form.add_error(None, refused.message)
+        else:
+            messages.success(request, "Your changes are saved.")
+            return redirect("room_detail", slug=room.slug)
+    return render(request, "rooms/space_form.html", {"form": form, "room": room})
+
+
+@login_required
+def room_cancel(request: HttpRequest, slug: str) -> HttpResponse:
+    room = selectors.room_by_slug(slug)
+    if not can(request.user, Action.CANCEL, room):
+        return _refused_page(request, room, "Only the host can cancel a Space, before it starts.")
+    if request.method == "POST":
+        try:
+            services.room_cancel(room=room, actor=request.user)
+        except ActionRefused as refused:
+            messages.error(request, refused.message)
+            return redirect("room_detail", slug=room.slug)
+        messages.success(request, "The Space is cancelled.")
+        return redirect("my_spaces")
+    return render(request, "rooms/room_cancel.html", {"room": room})
+
+
+def _refused_page(request: HttpRequest, room: Room, message: str) -> HttpResponse:
+    return render(request, "rooms/refused.html", {"room": room, "message": message}, status=403)
+
+
+@login_required
+def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    page = selectors.room_page(slug=slug, viewer=request.user)
+    if page.viewer == Standing.REMOVED:
+        return _refused_page(request, page.room, "You were removed from this Space.")
+    for person in page.stage + page.hands + page.audience:
+        person.buttons = [(a, PERSON_LABELS[a], a in DANGER) for a in person.actions]
+    self_buttons = [(a, SELF_LABELS[a], a in DANGER) for a in page.self_actions]
+    return render(
+        request,
+        "rooms/room_detail.html",
+        {
+            "page": page,
+            "room": page.room,
+            "self_buttons": self_buttons,
+            "can_manage": page.may(Action.EDIT),
+            "share_url": request.build_absolute_uri(reverse("space_public", args=[slug])),
+        },
+    )
+
+
+# The room's actions, by the name a form (or later a script) posts. Each takes the Space, the
+# person acting, and the person acted on (themselves when the form names nobody).
+RoomAction = Callable[[Room, User, User], object]
+ROOM_ACTIONS: dict[str, RoomAction] = {
+    "join": lambda room, actor, _: services.participant_join(room=room, user=actor),
+    "leave": lambda room, actor, _: services.participant_leave(room=room, user=actor),
+    "go_live": lambda room, actor, _: services.room_go_live(room=room, actor=actor),
+    "end": lambda room, actor, _: services.room_end(room=room, actor=actor),
+    "hand_raise": lambda room, actor, _: services.hand_raise(room=room, user=actor),
+    "hand_lower": lambda room, actor, _: services.hand_lower(room=room, user=actor),
+    "hand_accept": lambda room, actor, who: services.hand_accept(room=room, user=who, actor=actor),
+    "hand_decline": lambda room, actor, who: services.hand_decline(
+        room=room, user=who, actor=actor
+    ),
+    "invite_speaker": lambda room, actor, who: services.invite_create(
+        room=room, invitee=who, inviter=actor, role=Role.SPEAKER
+    ),
+    "invite_cohost": lambda room, actor, who: services.invite_create(
+        room=room, invitee=who, inviter=actor, role=Role.COHOST
+    ),
+    "speaker_promote": lambda room, actor, who: services.speaker_promote(
+        room=room, user=who, actor=actor
+    ),
+    "cohost_promote": lambda room, actor, who: services.cohost_promote(
+        room=room, user=who, actor=actor
+    ),
+    "move_to_audience": lambda room, actor, who: services.participant_move_to_audience(
+        room=room, user=who, actor=actor
+    ),
+    "cohost_remove": lambda room, actor, who: services.cohost_remove(
+        room=room, user=who, actor=actor
+    ),
+    "mute": lambda room, actor, who: services.speaker_mute(room=room, user=who, actor=actor),
+    "unmute": lambda room, actor, who: services.speaker_unmute(room=room, user=who, actor=actor),
+    "remove": lambda room, actor, who: services.participant_remove(
+        room=room, user=who, actor=actor
+    ),
+}
+DONE = {
+    "join": "You joined the Space.",
+    "leave": "You left the Space.",
+    "go_live": "You are live.",
+    "end": "The Space has ended.",
+    "invite_speaker": "Invite sent.",
+    "invite_cohost": "Invite sent.",
+    "remove": "Removed from the Space.",
+}
+
+
+@login_required
+@require_POST
+def room_action(request: HttpRequest, slug: str) -> HttpResponse:
+    """One form endpoint for every button on the room page; works without JavaScript."""
+    room = selectors.room_by_slug(slug)
+    name = request.POST.get("action", "")
+    back = redirect("room_detail", slug=room.slug)
+    if name in ("invite_accept", "invite_decline"):
+        return _answer_invite(request, room, name)
+    action = ROOM_ACTIONS.get(name)
+    if action is None:
+        messages.error(request, "Unknown action.")
+        return back
+    target = request.user
+    if request.POST.get("user"):
+        target = User.objects.filter(pk=_int(request.POST["user"])).first()
+        if target is None:
+            messages.error(request, "That person is not in this Space.")
+            return back
+    try:
+        action(room, request.user, target)
+    except ActionRefused as refused:
+        messages.error(request, refused.message)
+        return back
+    if name in DONE:
+        messages.success(request, DONE[name])
+    if name == "leave":
+        return redirect("home")
+    return back
+
+
+def _answer_invite(request: HttpRequest, room: Room, name: str) -> HttpResponse:
+    invite = Invite.objects.filter(pk=_int(request.POST.get("invite")), room=room).first()
+    try:
+        if invite is None:
+            raise ActionRefused("invite_used", "That invite no longer exists.")
+        if name == "invite_accept":
+            services.invite_accept(invite=invite, user=request.user)
+            messages.success(request, "You are on stage. Unmute when you are ready.")
+        else:
+            services.invite_decline(invite=invite, user=request.user)
+    except ActionRefused as refused:
+        messages.error(request, refused.message)
+    return redirect("room_detail", slug=room.slug)
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
+
+
+def space_public(request: HttpRequest, slug: str) -> HttpResponse:
+    """The link people share: works for anyone, signed in or not."""
+    page = selectors.public_page(slug=slug, viewer=request.user)
+    room = page.room
+    share_url = request.build_absolute_uri(reverse("space_public", args=[slug]))
+    return render(
+        request,
+        "rooms/space_public.html",
+        {
+            "page": page,
+            "room": room,
+            "share_url": share_url,
+            "og_description": _og_description(page),
+            "ends_estimate": (room.scheduled_for or room.started_at or room.created_at)
+            + timedelta(hours=1),
+        },
+    )
+
+
+def _og_description(page: selectors.PublicPage) -> str:
+    room = page.room
+    host = room.host.display_name
+    if room.is_live:
+        listening = f"{page.listener_count} listening"
+        return f"Live now on Spaces, hosted by {host} · {listening}"
+    if room.is_scheduled:
+        when = room.scheduled_for.strftime("%a %d %b %Y, %H:%M UTC")
+        return f"A Space hosted by {host} · starts {when}"
+    return f"A Space hosted by {host} · ended"
+
+
+@login_required
+@require_POST
+def space_remind(request: HttpRequest, slug: str) -> HttpResponse:
+    room = selectors.room_by_slug(slug)
+    try:
+        if request.POST.get("remind") == "off":
+            services.reminder_clear(room=room, user=request.user)
+            messages.success(request, "Reminder removed.")
+        else:
+            services.reminder_set(room=room, user=request.user)
+            messages.success(request, "We will remind you when it starts.")
+    except ActionRefused as refused:
+        messages.error(request, refused.message)
+    if request.POST.get("next") == "room":
+        return redirect("room_detail", slug=room.slug)
+    return redirect("space_public", slug=room.slug)
+
+
+def space_calendar(request: HttpRequest, slug: str) -> HttpResponse:
+    """An .ics file for a scheduled or live Space, for anyone with the link."""
+    room = selectors.room_by_slug(slug)
+    if room.is_over:
+        return render(request, "404.html", status=404)
+    url = request.build_absolute_uri(reverse("space_public", args=[slug]))
+    response = HttpResponse(
+        space_ics(room, url=url, domain=request.get_host()),
+        content_type="text/calendar; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="space-{room.slug}.ics"'
+    return response
+
+
+def space_report(request: HttpRequest, slug: str) -> HttpResponse:
+    """Where the Report link leads. Reports themselves belong to the moderation app; until it
+    serves this URL, the page says how to reach the people who run the site."""
+    room = selectors.room_by_slug(slug)
+    return render(request, "rooms/space_report.html", {"room": room})
+
+
+@login_required
+def my_spaces(request: HttpRequest) -> HttpResponse:
+    return render(request, "rooms/my_spaces.html", {"mine": selectors.my_spaces(user=request.user)})

@@ -5,6 +5,8 @@ refused ones raise ActionRefused with a stable code and change nothing; "noop" m
 already so (no row, no broadcast).
 """
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
@@ -215,7 +217,7 @@ def test_nothing_happens_in_an_ended_space(live_space, action):
 
 @pytest.mark.parametrize("action", sorted(SCHEDULED_ACTIONS))
 def test_scheduled_only_actions_are_refused_once_live(live_space, action):
-    live_space.room.scheduled_for = timezone.now() + timezone.timedelta(hours=1)
+    live_space.room.scheduled_for = timezone.now() + timedelta(hours=1)
     with pytest.raises(ActionRefused) as refused:
         SCHEDULED_ACTIONS[action](live_space, live_space.host)
     assert refused.value.code == "wrong_state"

@@ -1,0 +1,107 @@
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django import forms
+from django.conf import settings
+from django.utils import timezone
+
+from .exceptions import ActionRefused
+from .models import Room, Topic
+from .services import check_schedule
+
+
+class SpaceForm(forms.Form):
+    """Create a Space (now or scheduled) or edit a scheduled one.
+
+    The start time is typed in the person's own time zone: static/js/space-form.js fills in the
+    hidden `timezone` field from the browser; without JavaScript, times are UTC and say so.
+    """
+
+    START_NOW, START_LATER = "now", "later"
+
+    title = forms.CharField(max_length=70, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    description = forms.CharField(
+        required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    topics = forms.ModelMultipleChoiceField(
+        queryset=Topic.objects.all(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=f"Up to {Room.MAX_TOPICS}.",
+    )
+    start = forms.ChoiceField(
+        choices=[(START_NOW, "Start now"), (START_LATER, "Schedule for later")],
+        initial=START_NOW,
+        widget=forms.RadioSelect,
+        label="When",
+    )
+    scheduled_for = forms.DateTimeField(
+        required=False,
+        label="Start time",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+        help_text="Times are in UTC.",
+    )
+    timezone = forms.CharField(required=False, widget=forms.HiddenInput)
+    guests_may_listen = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="People without an account may listen through the link",
+    )
+
+    def __init__(self, *args, editing: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.editing = editing
+        days = settings.SPACES_MAX_SCHEDULE_AHEAD_DAYS
+        self.fields["scheduled_for"].help_text = f"Up to {days} days ahead. Times are in UTC."
+        if editing:
+            del self.fields["start"]
+            self.fields["scheduled_for"].required = True
+
+    @classmethod
+    def for_room(cls, room: Room, data=None) -> "SpaceForm":
+        initial = {
+            "title": room.title,
+            "description": room.description,
+            "topics": list(room.topics.all()),
+            "scheduled_for": room.scheduled_for.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+            if room.scheduled_for
+            else None,
+            "timezone": "UTC",
+            "guests_may_listen": room.guests_may_listen,
+        }
+        return cls(data, initial=initial, editing=True)
+
+    def clean_topics(self):
+        topics = self.cleaned_data["topics"]
+        if len(topics) > Room.MAX_TOPICS:
+            raise forms.ValidationError(f"Pick at most {Room.MAX_TOPICS} topics.")
+        return topics
+
+    def clean_timezone(self) -> ZoneInfo:
+        name = self.cleaned_data.get("timezone") or "UTC"
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo("UTC")
+
+    def clean(self):
+        data = super().clean()
+        later = self.editing or data.get("start") == self.START_LATER
+        when: datetime | None = data.get("scheduled_for")
+        if not later:
+            data["scheduled_for"] = None
+            return data
+        if when is None:
+            if "scheduled_for" not in self.errors:
+                self.add_error("scheduled_for", "Pick a start time.")
+            return data
+        # The field read the wall-clock time as UTC; read it in the person's zone instead.
+        zone = data.get("timezone") or ZoneInfo("UTC")
+        when = when.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+        data["scheduled_for"] = timezone.make_aware(when, zone)
+        try:
+            check_schedule(data["scheduled_for"])
+        except ActionRefused as refused:
+            self.add_error("scheduled_for", refused.message)
+        return data
