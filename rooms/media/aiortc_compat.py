@@ -8,6 +8,8 @@ Why each piece exists:
   sender's own loop is parked, while its RTCP (sender reports, receiver reports) keeps working.
 - `shorten_jitter_buffer()`: aiortc holds 4 audio frames (80 ms) before decoding a speaker; the
   router has its own small buffer, so the server-side delay drops by ~60 ms.
+- `close_peer_connection()`: closing a peer connection while its DTLS handshake finishes can
+  start senders and receivers after they were stopped, leaking their tasks and the connection.
 
 Upgrading aiortc or aioice means re-reading the code these rely on (named in each docstring)
 and updating the pinned versions; `tests/media/test_aiortc_compat.py` covers every piece.
@@ -31,6 +33,7 @@ import aioice.ice
 import aiortc
 from aiortc import (
     MediaStreamTrack,
+    RTCPeerConnection,
     RTCRtpCodecParameters,
     RTCRtpParameters,
     RTCRtpReceiver,
@@ -288,3 +291,20 @@ def jitter_buffer_prefetch(receiver: RTCRtpReceiver) -> int:
     """How many frames the receiver holds back before decoding (for tests)."""
     buffer: JitterBuffer = getattr(receiver, _JITTER_BUFFER)
     return buffer._prefetch
+
+
+# ---------------------------------------------------------------------------------------------
+# Closing: RTCPeerConnection.close() (aiortc 1.16) stops the transceivers, then the transports,
+# awaiting in between. A __connect() task resuming in that window sees DTLS "connected" and
+# calls sender.send() / receiver.receive() on the already stopped transceivers, whose RTCP
+# tasks (and a receiver's decoder thread) then run forever. Their stop() methods are
+# idempotent, so stopping them again after close() ends whatever started late.
+# ---------------------------------------------------------------------------------------------
+
+
+async def close_peer_connection(pc: RTCPeerConnection) -> None:
+    """Close a peer connection and everything it started, even during its handshake."""
+    await pc.close()
+    for transceiver in pc.getTransceivers():
+        await transceiver.sender.stop()
+        await transceiver.receiver.stop()

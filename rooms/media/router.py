@@ -31,6 +31,7 @@ from .aiortc_compat import (
     OPUS_MIME,
     RtpFormat,
     RtpStream,
+    close_peer_connection,
     gather_on,
     rtp_template,
     shorten_jitter_buffer,
@@ -133,6 +134,7 @@ class Router:
         self._ticks_per_report = max(1, round(self.config.levels_interval / TICK_SECONDS))
         self._ticks = 0
         self._late_ticks = 0
+        self._max_lag = 0.0
         self._packets_sent = 0
         self._send_errors = 0
 
@@ -224,6 +226,7 @@ class Router:
             "joining": len(self._joining),
             "ticks": self._ticks,
             "late_ticks": self._late_ticks,
+            "max_tick_lag_ms": round(self._max_lag * 1000, 1),
             "packets_sent": self._packets_sent,
             "send_errors": self._send_errors,
             "underruns": sum(p.fifo.underruns for p in peers),
@@ -341,7 +344,9 @@ class Router:
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
         try:
-            await asyncio.wait_for(peer.pc.close(), timeout=self.config.close_timeout)
+            await asyncio.wait_for(
+                close_peer_connection(peer.pc), timeout=self.config.close_timeout
+            )
         except TimeoutError:
             logger.warning("room %s: closing %s timed out", self.room_id, peer.peer_id)
         except Exception:
@@ -374,6 +379,7 @@ class Router:
             if delay > 0:
                 await asyncio.sleep(delay)
             else:
+                self._max_lag = max(self._max_lag, -delay)
                 if delay < -MAX_LAG_SECONDS:
                     self._late_ticks += 1
                     deadline = loop.time()

@@ -13,7 +13,7 @@ from aiortc.mediastreams import MediaStreamError
 from av.audio.frame import AudioFrame
 
 from rooms.media import MediaConfig, Router
-from rooms.media.aiortc_compat import gather_on
+from rooms.media.aiortc_compat import close_peer_connection, gather_on
 from rooms.media.mixer import FRAME_SAMPLES, SAMPLE_RATE
 
 TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
@@ -126,7 +126,7 @@ class AudioClient:
         await asyncio.wait_for(wait(), within)
 
     async def close(self) -> None:
-        await self.pc.close()
+        await close_peer_connection(self.pc)
         if self._reader is not None:
             self._reader.cancel()
             try:
@@ -163,7 +163,10 @@ def tone_share(samples: np.ndarray, frequency: float, width: float = 20.0) -> fl
     return float(power[np.abs(freqs - frequency) <= width].sum() / total)
 
 
-async def listen(seconds: float) -> tuple[float, float]:
-    start = time.monotonic()
-    await asyncio.sleep(seconds)
-    return start, time.monotonic()
+async def eventually(condition, within: float = 2.0) -> bool:
+    """Poll `condition` until it holds or `within` seconds pass; returns its last value."""
+    for _ in range(int(within / 0.01)):
+        if condition():
+            return True
+        await asyncio.sleep(0.01)
+    return bool(condition())

@@ -1,8 +1,20 @@
+import logging
+
 import pytest
 
 from rooms.media import MediaConfig, Router
 
 from .audio_peers import AudioClient
+
+
+@pytest.fixture(autouse=True)
+def quiet_ice_checks():
+    """aioice logs every connectivity check at INFO; hundreds of joins would flood the report."""
+    ice = logging.getLogger("aioice")
+    level = ice.level
+    ice.setLevel(logging.WARNING)
+    yield
+    ice.setLevel(level)
 
 
 @pytest.fixture

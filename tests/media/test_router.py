@@ -7,7 +7,7 @@ import pytest
 
 from rooms.media import OfferError, Router, RouterClosed
 
-from .audio_peers import dominant_frequency, rms, tone_share
+from .audio_peers import dominant_frequency, eventually, rms, tone_share
 
 pytestmark = pytest.mark.media
 
@@ -170,22 +170,15 @@ async def test_a_peer_that_connects_again_replaces_its_old_connection(router, ma
     stats = router.stats()
     assert (stats["speakers"], stats["listeners"]) == (2, 0)
     assert tone_share(await heard(second, 0.5), 440) > 0.95
-    for _ in range(100):  # the old connection is closed by the room, and the client sees it
-        if first.pc.connectionState == "closed":
-            break
-        await asyncio.sleep(0.02)
-    assert first.pc.connectionState == "closed"
+    # the old connection is closed by the room, and the client sees it
+    assert await eventually(lambda: first.pc.connectionState == "closed")
 
 
 async def test_a_listener_that_leaves_is_removed(router, make_client):
     listener = make_client()
     await listener.join(router, "listener")
     await listener.close()
-    for _ in range(100):
-        if router.stats()["listeners"] == 0:
-            break
-        await asyncio.sleep(0.02)
-    assert router.stats()["listeners"] == 0
+    assert await eventually(lambda: router.stats()["listeners"] == 0)
 
 
 @pytest.mark.parametrize(
