@@ -1,8 +1,10 @@
 """Pages for Spaces. Thin: read through selectors, write through services, ask permissions."""
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -12,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import User
 
-from . import selectors, services
+from . import live, selectors, services
 from .calendar import space_ics
 from .exceptions import ActionRefused
 from .forms import SpaceForm
@@ -133,6 +135,7 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "self_buttons": self_buttons,
             "can_manage": page.may(Action.EDIT),
             "share_url": request.build_absolute_uri(reverse("space_public", args=[slug])),
+            "ice_servers": _ice_servers(),
         },
     )
 
@@ -244,7 +247,7 @@ def space_public(request: HttpRequest, slug: str) -> HttpResponse:
     page = selectors.public_page(slug=slug, viewer=request.user)
     room = page.room
     share_url = request.build_absolute_uri(reverse("space_public", args=[slug]))
-    return render(
+    response = render(
         request,
         "rooms/space_public.html",
         {
@@ -254,8 +257,31 @@ def space_public(request: HttpRequest, slug: str) -> HttpResponse:
             "og_description": _og_description(page),
             "ends_estimate": (room.scheduled_for or room.started_at or room.created_at)
             + timedelta(hours=1),
+            "ice_servers": _ice_servers(),
         },
     )
+    if not request.user.is_authenticated and room.guests_may_listen and not room.is_over:
+        _give_guest_cookie(request, response)
+    return response
+
+
+def _give_guest_cookie(request: HttpRequest, response: HttpResponse) -> None:
+    """Guests are known to the room socket by a signed id in a cookie set here."""
+    if live.guest_id_from_cookie(request.COOKIES.get(live.GUEST_COOKIE)) is not None:
+        return
+    response.set_cookie(
+        live.GUEST_COOKIE,
+        live.guest_cookie_value(live.new_guest_id()),
+        max_age=settings.SPACES_GUEST_COOKIE_AGE,
+        httponly=True,
+        samesite="Lax",
+        secure=request.is_secure(),
+    )
+
+
+def _ice_servers() -> str:
+    """The ICE servers browsers use: the same list the server's peers use."""
+    return json.dumps(settings.SPACES_MEDIA["ICE_SERVERS"])
 
 
 def _og_description(page: selectors.PublicPage) -> str:

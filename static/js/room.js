@@ -231,7 +231,6 @@ class RoomClient {
   // --- page -----------------------------------------------------------------------------
   build() {
     this.statusNode = el("p", { class: "status", role: "status", "data-testid": "room-status" });
-    this.titleNode = el("h1", { "data-testid": "room-title" });
     this.countNode = el("p", { class: "muted", "data-testid": "listener-count" });
     this.stageNode = el("ul", { class: "people", "data-testid": "stage" });
     this.controlsNode = el("div", { class: "controls", "data-testid": "controls" });
@@ -252,8 +251,11 @@ class RoomClient {
     const reactionBar = el("div", { class: "controls", "data-testid": "reaction-bar" },
       ...REACTIONS.map((emoji) => el("button", { type: "button", class: "button button-ghost button-small", text: emoji,
         "aria-label": `React ${emoji}`, onclick: () => this.send("react", { emoji }) })));
+    // The server-rendered parts this module keeps live give way to it.
+    for (const node of document.querySelectorAll("[data-replaced-by-live]")) node.hidden = true;
+    this.root.classList.remove("controls");
     this.root.replaceChildren(
-      this.titleNode, this.statusNode, this.countNode,
+      this.statusNode, this.countNode,
       el("section", { class: "card" }, el("h2", { text: "On stage" }), this.stageNode, this.controlsNode,
         el("label", { class: "volume" }, "Volume ", this.volume), this.audio, this.reactionsNode, reactionBar),
       this.handsNode,
@@ -269,7 +271,6 @@ class RoomClient {
 
   render() {
     const { room, you } = this.state;
-    this.titleNode.textContent = room.title;
     document.title = `${room.title} · Spaces`;
     const n = this.state.listeners;
     this.countNode.textContent = `${n} listening`;

@@ -146,7 +146,7 @@ def new_page(browser, daphne_server, transactional_db):
     """Open a page in a fresh browser context (its own cookies), as a separate visitor would."""
     contexts = []
 
-    def open_page(path: str = "/"):
+    def open_page(path: str | None = "/"):
         context = browser.new_context(
             base_url=daphne_server.url, viewport={"width": 390, "height": 844}
         )
@@ -160,3 +160,27 @@ def new_page(browser, daphne_server, transactional_db):
     yield open_page
     for context in contexts:
         context.close()
+
+
+@pytest.fixture
+def signed_in_page(new_page, daphne_server):
+    """Open a page as a given user (a real session in the test database, as after sign-in)."""
+    from django.test import Client
+
+    def open_page(user, path: str = "/"):
+        client = Client()
+        client.force_login(user)
+        page = new_page(None)
+        page.context.add_cookies(
+            [
+                {
+                    "name": "sessionid",
+                    "value": client.cookies["sessionid"].value,
+                    "url": daphne_server.url,
+                }
+            ]
+        )
+        page.goto(path)
+        return page
+
+    return open_page
