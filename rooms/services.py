@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from accounts.models import User
 
-from . import events
+from . import events, scheduling
 from .exceptions import ActionRefused, Code
 from .models import ON_STAGE, Invite, Participant, Reminder, Role, Room, RoomEvent, Topic
 from .permissions import Action, check, check_invite_revoke
@@ -28,7 +28,8 @@ from .permissions import Action, check, check_invite_revoke
 
 
 def _lock_room(room: Room) -> Room:
-    return Room.objects.select_for_update().select_related("host").get(pk=room.pk)
+    # Lock the Space row only (not its host's user row): every action in a Space queues here.
+    return Room.objects.select_for_update(of=("self",)).select_related("host").get(pk=room.pk)
 
 
 def _lock_row(room: Room, user: User) -> Participant | None:
@@ -91,7 +92,7 @@ def _role_change(room: Room, actor: User | None, row: Participant, verb: str, pr
 def _hand_over(room: Room, leaving: User, now: datetime) -> Participant | None:
     """The host is going: the longest-serving present co-host becomes host, if there is one."""
     successor = (
-        Participant.objects.select_for_update()
+        Participant.objects.select_for_update(of=("self",))
         .present()
         .filter(room=room, role=Role.COHOST)
         .exclude(user=leaving)
@@ -178,6 +179,7 @@ def room_create(
         Participant.objects.create(
             room=room, user=host, role=Role.HOST, role_since=now, joined_at=now
         )
+    scheduling.room_plan(room=room)
     _log(room, "room_created", actor=host, state=room.state)
     return room
 
@@ -217,6 +219,7 @@ def room_update(
     if topics_changed:
         room.topics.set(topics)
         changed.append("topics")
+    scheduling.room_plan(room=room)
     _log(room, "room_updated", actor=actor, changed=changed)
     events.emit(
         room.pk,
@@ -246,6 +249,7 @@ def room_cancel(*, room: Room, actor: User | None) -> Room:
     room.state = Room.State.CANCELLED
     room.ended_at = timezone.now()
     room.save(update_fields=["state", "ended_at"])
+    scheduling.room_cancelled(room=room)
     _log(room, "room_cancelled", actor=actor)
     events.emit(room.pk, "room_cancelled", _payload(room, actor))
     return room
@@ -276,6 +280,7 @@ def room_go_live(*, room: Room, actor: User) -> Room:
                 "hand_raised_at": None,
             },
         )
+    scheduling.room_went_live(room=room)
     _log(room, "room_live", actor=actor)
     events.emit(room.pk, "room_live", _payload(room, actor, started_at=_iso(now)))
     return room
@@ -298,6 +303,7 @@ def room_end(*, room: Room, actor: User | None) -> Room:
     Invite.objects.filter(room=room, outcome="").update(
         outcome=Invite.Outcome.EXPIRED, responded_at=now
     )
+    scheduling.room_ended(room=room)
     _log(room, "room_ended", actor=actor)
     events.emit(room.pk, "room_ended", _payload(room, actor, ended_at=_iso(now)))
     return room
@@ -534,7 +540,9 @@ def invite_accept(*, invite: Invite, user: User) -> Participant:
     Logs and broadcasts `invite_accepted`.
     """
     room = _lock_room(invite.room)
-    invite = Invite.objects.select_for_update().select_related("inviter").get(pk=invite.pk)
+    invite = (
+        Invite.objects.select_for_update(of=("self",)).select_related("inviter").get(pk=invite.pk)
+    )
     now = timezone.now()
     _open_invite_refusal(invite, user, now)
     check(user, Action.INVITE_RESPOND, room)

@@ -1,5 +1,7 @@
+import asyncio
+
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -18,16 +20,24 @@ def test_a_room_event_reaches_each_process_once_through_the_channel_layer(
     live_space, django_capture_on_commit_callbacks
 ):
     layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(PROCESS_GROUP, channel)
-    try:
+
+    def promote():
         with django_capture_on_commit_callbacks(execute=True):
             services.speaker_promote(
                 room=live_space.room, user=live_space.listener, actor=live_space.host
             )
-        message = async_to_sync(layer.receive)(channel)
-    finally:
-        async_to_sync(layer.group_discard)(PROCESS_GROUP, channel)
+
+    async def listen_while(action):
+        # One event loop for the whole exchange: the Redis layer's channels belong to a loop.
+        channel = await layer.new_channel()
+        await layer.group_add(PROCESS_GROUP, channel)
+        try:
+            await sync_to_async(action)()  # back on this thread, with the test's database
+            return await asyncio.wait_for(layer.receive(channel), timeout=5)
+        finally:
+            await layer.group_discard(PROCESS_GROUP, channel)
+
+    message = async_to_sync(listen_while)(promote)
     assert message == {
         "type": "room.broadcast",
         "room_id": live_space.room.pk,
