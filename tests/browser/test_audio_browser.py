@@ -1,0 +1,69 @@
+"""Real audio in Chromium: the host speaks with the fake microphone, a guest hears it."""
+
+import time
+
+from playwright.sync_api import expect
+
+from tests.factories import RoomFactory
+
+INBOUND = """async () => {
+  const pc = window.spacesRoom && window.spacesRoom.pc;
+  if (!pc) return null;
+  const stats = await pc.getStats();
+  for (const report of stats.values()) {
+    if (report.type === "inbound-rtp" && report.kind === "audio") {
+      return {packets: report.packetsReceived || 0, level: report.audioLevel || 0};
+    }
+  }
+  return null;
+}"""
+
+
+def inbound(page) -> dict:
+    return page.evaluate(INBOUND) or {"packets": 0, "level": 0}
+
+
+def wait_until(check, timeout=20.0, interval=0.25):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        ok, last = check()
+        if ok:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out; last seen {last}")
+
+
+def max_level(page, seconds=1.5) -> float:
+    levels = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        levels.append(inbound(page)["level"])
+        time.sleep(0.1)
+    return max(levels)
+
+
+def test_the_host_speaks_a_guest_listens_and_the_mute_silences_them(new_page, signed_in_page):
+    room = RoomFactory(title="On air")
+    host = signed_in_page(room.host, f"/rooms/{room.slug}/")
+    host.get_by_test_id("listen").click()
+    expect(host.get_by_test_id("self-mute")).to_have_text("Unmute")
+    host.get_by_test_id("self-mute").click()
+    expect(host.get_by_test_id("self-mute")).to_have_text("Mute")
+
+    guest = new_page(f"/s/{room.slug}/")
+    started = time.monotonic()
+    guest.get_by_test_id("listen").click()
+    expect(guest.locator("[data-room-app]")).to_have_attribute("data-audio", "connected")
+
+    first = wait_until(lambda: ((s := inbound(guest))["level"] > 0.01, s))
+    print(f"press Listen to first audio: {time.monotonic() - started:.2f} s")
+    later = wait_until(lambda: ((s := inbound(guest))["packets"] > first["packets"] + 25, s))
+    assert later["packets"] > first["packets"]
+
+    host.get_by_test_id("self-mute").click()
+    expect(host.get_by_test_id("self-mute")).to_have_text("Unmute")
+    # The router drops the muted speaker: the guest's level falls to silence.
+    wait_until(lambda: ((level := max_level(guest, 1.0)) < 0.001, level))
+    # Packets keep flowing (silence is still sent), so the guest stays connected.
+    assert inbound(guest)["packets"] > later["packets"]
