@@ -145,7 +145,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(
                 events.person_group(self.viewer.user_id), self.channel_name
             )
-        await media_bridge.disconnect(room_id, self.viewer.peer_id)
+        await media_bridge.disconnect(room_id, self.viewer.peer_id, self.viewer.media_worker)
         try:
             await database_sync_to_async(live.viewer_disconnect)(channel_name=self.channel_name)
         finally:
@@ -250,10 +250,20 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def handle_rtc_offer(self, message) -> None:
         answer = await media_bridge.offer(self.viewer, message["sdp"])
-        await self.send_event({"v": events.VERSION, "type": "rtc_answer", "sdp": answer})
+        if answer is not None:  # in media worker mode it arrives as `media.answer`
+            await self.send_event({"v": events.VERSION, "type": "rtc_answer", "sdp": answer})
 
     async def handle_rtc_close(self, message) -> None:
-        await media_bridge.disconnect(self.room_id, self.viewer.peer_id)
+        await media_bridge.disconnect(self.room_id, self.viewer.peer_id, self.viewer.media_worker)
+
+    async def media_answer(self, message: dict[str, Any]) -> None:
+        """A media worker's answer to this socket's offer."""
+        if message.get("error"):
+            await self.send_error("bad_offer", message["error"], ref="rtc_offer")
+        else:
+            await self.send_event(
+                {"v": events.VERSION, "type": "rtc_answer", "sdp": message["sdp"]}
+            )
 
     # -- outgoing -------------------------------------------------------------------------
     async def send_event(self, event: dict[str, Any]) -> None:

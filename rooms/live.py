@@ -62,6 +62,8 @@ class Viewer:
     user_id: int | None = None
     guest_id: str | None = None
     role: str = "guest"
+    # The media worker channel holding this socket's audio, in media worker mode.
+    media_worker: str | None = None
     # Posts by people this viewer has blocked are not delivered to them.
     hidden_authors: frozenset[int] = field(default_factory=frozenset)
 

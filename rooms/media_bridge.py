@@ -1,5 +1,12 @@
 """Connects room sockets to the audio router (`rooms.media`), which knows nothing of Django.
 
+Two modes (setting `SPACES_MEDIA["MODE"]`): "inprocess" runs each room's router in the daphne
+process that receives the offer; "worker" runs routers in media worker processes
+(`manage.py mediaworker <channel>`), one channel per worker: the Space records which worker holds
+its router (`Room.media_worker`), offers go there over the channel layer and the answer comes
+back to the socket's channel as `media.answer`. Workers are members of the process group, so
+mutes and moves back reach their routers the same way as in-process ones.
+
 Whether an offer publishes is decided here from the database, never from the SDP: people on
 stage get `connect_speaker` (muted as their row says); listeners and guests get
 `connect_listener`, which answers send-only whatever they ask. The hub hands every room-wide
@@ -13,7 +20,10 @@ import weakref
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import transaction
+from django.db.models import Count
 
 from . import events
 from .media import MediaConfig, OfferError, RouterRegistry
@@ -93,24 +103,79 @@ def _audio_role(room_id: int, user_id: int | None) -> tuple[str, bool]:
     return "listener", True
 
 
-async def offer(viewer, sdp: str) -> str:
-    """Answer a socket's WebRTC offer; a new offer replaces the socket's earlier connection."""
+def worker_mode() -> bool:
+    return settings.SPACES_MEDIA["MODE"] == "worker"
+
+
+def _assign_worker(room_id: int) -> str:
+    """The media worker holding the room's router: kept once chosen, else the least busy."""
+    workers = list(settings.SPACES_MEDIA["WORKERS"])
+    if not workers:
+        raise OfferRefused("no_media_worker", "Audio is not available right now.")
+    with transaction.atomic():
+        room = Room.objects.select_for_update().get(pk=room_id)
+        if room.media_worker in workers:
+            return room.media_worker
+        busy = dict(
+            Room.objects.filter(state=Room.State.LIVE, media_worker__in=workers)
+            .values_list("media_worker")
+            .annotate(rooms=Count("id"))
+        )
+        room.media_worker = min(workers, key=lambda name: (busy.get(name, 0), name))
+        room.save(update_fields=["media_worker"])
+        return room.media_worker
+
+
+async def offer(viewer, sdp: str) -> str | None:
+    """Answer a socket's WebRTC offer; a new offer replaces the socket's earlier connection.
+
+    Returns the answer, or None in worker mode, where it arrives later as `media.answer`.
+    """
     role, muted = await database_sync_to_async(_audio_role)(viewer.room_id, viewer.user_id)
+    if not worker_mode():
+        return await local_offer(viewer.room_id, viewer.peer_id, viewer.user_id, role, muted, sdp)
+    viewer.media_worker = await database_sync_to_async(_assign_worker)(viewer.room_id)
+    await get_channel_layer().send(
+        viewer.media_worker,
+        {
+            "type": "media.offer",
+            "room_id": viewer.room_id,
+            "peer_id": viewer.peer_id,
+            "user_id": viewer.user_id,
+            "role": role,
+            "muted": muted,
+            "sdp": sdp,
+            "reply_to": viewer.channel_name,
+        },
+    )
+    return None
+
+
+async def local_offer(
+    room_id: int, peer_id: str, user_id: int | None, role: str, muted: bool, sdp: str
+) -> str:
+    """Answer an offer with this process's router of the room."""
     current = bridge()
-    router = current.routers.get(str(viewer.room_id))
-    room_speakers = current.speakers.setdefault(viewer.room_id, {})
+    router = current.routers.get(str(room_id))
+    room_speakers = current.speakers.setdefault(room_id, {})
     try:
         if role == "speaker":
-            room_speakers[viewer.peer_id] = viewer.user_id
-            return await router.connect_speaker(viewer.peer_id, sdp, muted=muted)
-        room_speakers.pop(viewer.peer_id, None)
-        return await router.connect_listener(viewer.peer_id, sdp)
+            room_speakers[peer_id] = user_id
+            return await router.connect_speaker(peer_id, sdp, muted=muted)
+        room_speakers.pop(peer_id, None)
+        return await router.connect_listener(peer_id, sdp)
     except OfferError as error:
-        room_speakers.pop(viewer.peer_id, None)
+        room_speakers.pop(peer_id, None)
         raise OfferRefused("bad_offer", f"That audio offer can't be used: {error}") from None
 
 
-async def disconnect(room_id: int, peer_id: str) -> None:
+async def disconnect(room_id: int, peer_id: str, media_worker: str | None = None) -> None:
+    """Close the socket's audio connection, wherever its router is."""
+    if media_worker:
+        await get_channel_layer().send(
+            media_worker, {"type": "media.disconnect", "room_id": room_id, "peer_id": peer_id}
+        )
+        return
     current = bridge()
     router = current.routers.find(str(room_id))
     current.speakers.get(room_id, {}).pop(peer_id, None)

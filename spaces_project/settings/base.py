@@ -218,3 +218,56 @@ SPACES_MEDIA = {
     "ANNOUNCE_ADDRESSES": env_list("SPACES_MEDIA_ANNOUNCE_ADDRESSES"),
     "OPUS_BITRATE": int(os.environ.get("SPACES_OPUS_BITRATE", "32000")),
 }
+
+# Moderation (moderation/): report thresholds, guest rate limits, the suspension expiry job.
+MODERATION_FLAG_THRESHOLD = int(os.environ.get("MODERATION_FLAG_THRESHOLD", "3"))  # reporters
+MODERATION_FLAG_WINDOW_HOURS = int(os.environ.get("MODERATION_FLAG_WINDOW_HOURS", "24"))
+MODERATION_DUPLICATE_HOURS = 24  # one report per reporter and target in this time
+MODERATION_GUEST_REPORTS_PER_IP = (10, 60 * 60)  # reports, seconds
+MODERATION_GUEST_REPORTS_PER_COOKIE = (5, 60 * 60)
+MODERATION_USER_REPORTS = (30, 60 * 60)
+CELERY_BEAT_SCHEDULE["moderation-expire-suspensions"] = {
+    "task": "moderation.tasks.expire_suspensions",
+    "schedule": 60.0,
+}
+
+# Scheduled Spaces and background work (rooms/scheduling.py, accounts/mail.py). Periods are in
+# seconds. Due work is stored as rows and claimed by a periodic task: no far-off Celery ETAs.
+SPACES_HOST_REMINDER_BEFORE = float(os.environ.get("SPACES_HOST_REMINDER_BEFORE", "600"))
+SPACES_AUTO_CANCEL_AFTER = float(os.environ.get("SPACES_AUTO_CANCEL_AFTER", "1800"))
+SPACES_AUTO_END_AFTER = float(os.environ.get("SPACES_AUTO_END_AFTER", "300"))
+SPACES_DUE_WORK_INTERVAL = float(os.environ.get("SPACES_DUE_WORK_INTERVAL", "5"))
+SPACES_PRESENCE_SWEEP_INTERVAL = float(os.environ.get("SPACES_PRESENCE_SWEEP_INTERVAL", "30"))
+SPACES_REMINDER_BATCH = int(os.environ.get("SPACES_REMINDER_BATCH", "100"))  # per transaction
+SPACES_EMAIL_RETRY_AFTER = float(os.environ.get("SPACES_EMAIL_RETRY_AFTER", "300"))
+SPACES_EMAIL_MAX_ATTEMPTS = 5
+SPACES_JOB_MAX_ATTEMPTS = 5
+SPACES_TEST_SEND_DELAY = 0.0  # only settings/test.py sets it: a pause so tests can kill mid-batch
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("accounts.context_processors.notifications")
+
+
+def _every(seconds: float) -> dict:
+    # A tick that waited longer than its interval is dropped: the next one does the same work.
+    return {"schedule": seconds, "options": {"expires": max(seconds, 1.0)}}
+
+
+CELERY_BEAT_SCHEDULE["rooms-due-work"] = {
+    "task": "rooms.tasks.due_work_run",
+    **_every(SPACES_DUE_WORK_INTERVAL),
+}
+CELERY_BEAT_SCHEDULE["rooms-hostless-watch"] = {
+    "task": "rooms.tasks.hostless_watch",
+    **_every(SPACES_DUE_WORK_INTERVAL),
+}
+CELERY_BEAT_SCHEDULE["rooms-presence-sweep"] = {
+    "task": "rooms.tasks.presence_sweep",
+    **_every(SPACES_PRESENCE_SWEEP_INTERVAL),
+}
+CELERY_BEAT_SCHEDULE["accounts-email-retry"] = {
+    "task": "accounts.tasks.email_retry",
+    **_every(SPACES_DUE_WORK_INTERVAL),
+}
+# "inprocess": a Space's audio router runs in the daphne process that takes its first offer;
+# "worker": in the media worker processes named here (`manage.py mediaworker <name>`, needs Redis).
+SPACES_MEDIA["MODE"] = os.environ.get("SPACES_MEDIA_MODE", "inprocess")
+SPACES_MEDIA["WORKERS"] = env_list("SPACES_MEDIA_WORKERS")

@@ -1,0 +1,34 @@
+"""A media worker process: holds the audio routers of the Spaces assigned to it.
+
+Started with `manage.py mediaworker <channel>`; it receives offers on its own channel and room
+events as a member of the process group, and answers each offer on the asking socket's channel.
+"""
+
+from typing import Any
+
+from channels.consumer import AsyncConsumer
+
+from . import media_bridge
+
+
+class MediaWorkerConsumer(AsyncConsumer):
+    async def media_offer(self, message: dict[str, Any]) -> None:
+        reply: dict[str, Any] = {"type": "media.answer"}
+        try:
+            reply["sdp"] = await media_bridge.local_offer(
+                message["room_id"],
+                message["peer_id"],
+                message["user_id"],
+                message["role"],
+                message["muted"],
+                message["sdp"],
+            )
+        except media_bridge.OfferRefused as refused:
+            reply["error"] = refused.message
+        await self.channel_layer.send(message["reply_to"], reply)
+
+    async def media_disconnect(self, message: dict[str, Any]) -> None:
+        await media_bridge.disconnect(message["room_id"], message["peer_id"])
+
+    async def room_broadcast(self, message: dict[str, Any]) -> None:
+        await media_bridge.on_room_event(message["room_id"], message["event"])
