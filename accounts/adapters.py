@@ -1,7 +1,8 @@
-"""allauth customisation: every new account gets a profile."""
+"""allauth customisation: every new account gets a profile; suspended accounts cannot sign in."""
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from django.shortcuts import render
 
 from .services import profile_ensure
 
@@ -12,6 +13,23 @@ class AccountAdapter(DefaultAccountAdapter):
         if commit:
             profile_ensure(user=user)
         return user
+
+    def pre_login(self, request, user, **kwargs):
+        """Every sign-in (password, email code, social, the admin's) passes here: a suspended
+        account is turned away with the reason and the end of the suspension."""
+        response = super().pre_login(request, user, **kwargs)
+        if response is not None:
+            return response
+        from moderation.selectors import suspension_of  # moderation builds on accounts
+
+        suspension = suspension_of(user)
+        if suspension is None:
+            return None
+        # As allauth does for inactive accounts: forget the half-done sign-in.
+        from allauth.account.internal.stagekit import clear_login
+
+        clear_login(request)
+        return render(request, "moderation/suspended.html", {"suspension": suspension}, status=403)
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):

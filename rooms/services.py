@@ -68,6 +68,24 @@ def _ensure_seat(room: Room, role: str) -> None:
         raise ActionRefused(Code.LIMIT_REACHED, f"All {limit} {what} seats are taken.")
 
 
+def _check_account(user: User, *, actor: User | None = None) -> None:
+    """Suspended accounts may not host, speak or post; moderation decides who is suspended."""
+    from moderation.selectors import stage_refusal  # moderation builds on rooms
+
+    message = stage_refusal(user, actor=actor)
+    if message is not None:
+        raise ActionRefused(Code.NOT_ALLOWED, message)
+
+
+def _check_not_blocked(person: User, *blockers: User, asking: bool = False) -> None:
+    """Someone the host (or the person inviting) has blocked is not brought on stage."""
+    from moderation.selectors import block_refusal
+
+    message = block_refusal(person, blockers=blockers, asking=asking)
+    if message is not None:
+        raise ActionRefused(Code.NOT_ALLOWED, message)
+
+
 def _set_role(row: Participant, role: str, now: datetime) -> str:
     """Give `row` a new role; a person arriving on stage starts muted. Returns the old role."""
     previous = row.role
@@ -160,6 +178,7 @@ def room_create(
     """
     if not host.is_authenticated or not host.is_active:
         raise ActionRefused(Code.NOT_SIGNED_IN, "Sign in to host a Space.")
+    _check_account(host)
     title, description, topics = _clean_fields(
         title=title, description=description, topics=topics, scheduled_for=scheduled_for
     )
@@ -263,6 +282,7 @@ def room_go_live(*, room: Room, actor: User) -> Room:
     """
     room = _lock_room(room)
     check(actor, Action.GO_LIVE, room)
+    _check_account(room.host, actor=actor)
     now = timezone.now()
     room.state = Room.State.LIVE
     room.started_at = now
@@ -405,6 +425,8 @@ def hand_raise(*, room: Room, user: User) -> Participant:
     """A listener asks to speak. Logs and broadcasts `hand_raised`."""
     room = _lock_room(room)
     check(user, Action.HAND_RAISE, room)
+    _check_account(user)
+    _check_not_blocked(user, room.host, asking=True)
     row = _lock_row(room, user)
     if row.hand_raised_at is not None:
         return row
@@ -438,6 +460,8 @@ def hand_accept(*, room: Room, user: User, actor: User) -> Participant:
     """
     room = _lock_room(room)
     check(actor, Action.HAND_ACCEPT, room, target=user)
+    _check_account(user, actor=actor)
+    _check_not_blocked(user, actor, room.host)
     row = _lock_row(room, user)
     if row.hand_raised_at is None:
         raise ActionRefused(Code.WRONG_STATE, "Their hand is not raised.")
@@ -498,6 +522,8 @@ def invite_create(*, room: Room, invitee: User, inviter: User, role: str = Role.
     room = _lock_room(room)
     action = _invite_action(role)
     check(inviter, action, room, target=invitee)
+    _check_account(invitee, actor=inviter)
+    _check_not_blocked(invitee, inviter, room.host)
     _ensure_seat(room, role)
     now = timezone.now()
     open_invites = Invite.objects.select_for_update().filter(
@@ -554,6 +580,8 @@ def invite_accept(*, invite: Invite, user: User) -> Participant:
         raise ActionRefused(
             Code.INVITE_REVOKED, "The person who invited you can no longer do that."
         ) from None
+    _check_account(user)
+    _check_not_blocked(user, invite.inviter, room.host)
     _ensure_seat(room, invite.role)
     row = _lock_row(room, user)
     previous = _set_role(row, invite.role, now)
@@ -630,6 +658,8 @@ def speaker_promote(*, room: Room, user: User, actor: User) -> Participant:
     """
     room = _lock_room(room)
     check(actor, Action.SPEAKER_PROMOTE, room, target=user)
+    _check_account(user, actor=actor)
+    _check_not_blocked(user, actor, room.host)
     row = _lock_row(room, user)
     if row.role == Role.SPEAKER:
         return row
@@ -645,6 +675,8 @@ def cohost_promote(*, room: Room, user: User, actor: User) -> Participant:
     `cohost_promoted`. Refused when co-host seats are full."""
     room = _lock_room(room)
     check(actor, Action.COHOST_PROMOTE, room, target=user)
+    _check_account(user, actor=actor)
+    _check_not_blocked(user, actor, room.host)
     row = _lock_row(room, user)
     if row.role == Role.COHOST:
         return row

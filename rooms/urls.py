@@ -1,5 +1,7 @@
 from django.urls import path
 
+from moderation import views as moderation_views
+
 from . import views
 
 urlpatterns = [
@@ -14,5 +16,6 @@ urlpatterns = [
     path("s/<str:slug>/", views.space_public, name="space_public"),
     path("s/<str:slug>/event.ics", views.space_calendar, name="space_calendar"),
     path("s/<str:slug>/remind/", views.space_remind, name="space_remind"),
-    path("s/<str:slug>/report/", views.space_report, name="space_report"),
+    # Reports about a Space, a post or a person in it are taken by the moderation app.
+    path("s/<str:slug>/report/", moderation_views.report_space, name="space_report"),
 ]

@@ -88,3 +88,51 @@ class InviteFactory(factory.django.DjangoModelFactory):
     role = "speaker"
     created_at = factory.LazyFunction(timezone.now)
     expires_at = factory.LazyAttribute(lambda o: o.created_at + timedelta(minutes=10))
+
+
+# Moderation.
+
+
+class PostFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "rooms.Post"
+
+    room = factory.SubFactory(RoomFactory)
+    author = factory.SubFactory(UserFactory)
+    text = factory.Sequence(lambda n: f"Post number {n}")
+
+
+class ReportFactory(factory.django.DjangoModelFactory):
+    """A report about a Space by a signed-in person (set the target fields for others)."""
+
+    class Meta:
+        model = "moderation.Report"
+
+    reporter = factory.SubFactory(UserFactory)
+    reporter_key = factory.LazyAttribute(
+        lambda o: f"user:{o.reporter.pk}" if o.reporter else f"ip:{o.ip_hash}"
+    )
+    target_type = "space"
+    room = factory.SubFactory(RoomFactory)
+    target_key = factory.LazyAttribute(lambda o: f"space:{o.room.pk}")
+    accused = factory.LazyAttribute(lambda o: o.room.host)
+    category = "spam"
+    text = "Selling things all the time."
+    snapshot = factory.LazyAttribute(lambda o: {"space": {"title": o.room.title}})
+
+
+class SuspensionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "moderation.Suspension"
+
+    user = factory.SubFactory(UserFactory)
+    until = factory.LazyFunction(lambda: timezone.now() + timedelta(days=3))
+    reason = "spam"
+
+
+class BlockFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "moderation.Block"
+
+    blocker = factory.SubFactory(UserFactory)
+    blocked = factory.SubFactory(UserFactory)
