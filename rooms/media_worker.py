@@ -1,7 +1,8 @@
 """A media worker process: holds the audio routers of the Spaces assigned to it.
 
-Started with `manage.py mediaworker <channel>`; it receives offers on its own channel and room
-events as a member of the process group, and answers each offer on the asking socket's channel.
+Started with `manage.py mediaworker <channel>`: offers arrive on its own channel, and each answer
+goes back on the asking socket's channel. Room events reach its routers through a member of the
+process group that the command adds (see the command).
 """
 
 from typing import Any
@@ -29,6 +30,3 @@ class MediaWorkerConsumer(AsyncConsumer):
 
     async def media_disconnect(self, message: dict[str, Any]) -> None:
         await media_bridge.disconnect(message["room_id"], message["peer_id"])
-
-    async def room_broadcast(self, message: dict[str, Any]) -> None:
-        await media_bridge.on_room_event(message["room_id"], message["event"])

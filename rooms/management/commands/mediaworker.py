@@ -6,8 +6,9 @@ from channels.routing import ChannelNameRouter, ProtocolTypeRouter
 from channels.worker import Worker
 from django.core.management.base import BaseCommand, CommandError
 
+from rooms import media_bridge
 from rooms.media_worker import MediaWorkerConsumer
-from rooms.realtime import PROCESS_GROUP
+from rooms.realtime import MESSAGE_TYPE, PROCESS_GROUP
 
 logger = logging.getLogger(__name__)
 
@@ -25,12 +26,26 @@ class Command(BaseCommand):
         application = ProtocolTypeRouter(
             {"channel": ChannelNameRouter({channel: MediaWorkerConsumer.as_asgi()})}
         )
-        self.stdout.write(f"Media worker listening on {channel}")
+
+        async def room_events(events_channel: str) -> None:
+            # Mutes, moves back and ends reach this worker's routers like any daphne process.
+            while True:
+                message = await layer.receive(events_channel)
+                if message.get("type") == MESSAGE_TYPE:
+                    try:
+                        await media_bridge.on_room_event(message["room_id"], message["event"])
+                    except Exception:
+                        logger.exception("Room event failed in the media worker")
 
         async def run() -> None:
-            # Room events (mutes, moves back, ends) reach this worker like any daphne process.
-            await layer.group_add(PROCESS_GROUP, channel)
+            events_channel = await layer.new_channel("spaces.mediaworker.")
+            await layer.group_add(PROCESS_GROUP, events_channel)
+            listener = asyncio.create_task(room_events(events_channel))
             worker = Worker(application=application, channels=[channel], channel_layer=layer)
-            await worker.arun()
+            serving = asyncio.create_task(worker.arun())
+            await asyncio.sleep(0.2)  # the worker subscribes to its channel
+            self.stdout.write(f"Media worker listening on {channel}")
+            self.stdout.flush()
+            await asyncio.gather(listener, serving)
 
         asyncio.run(run())
