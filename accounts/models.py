@@ -36,3 +36,70 @@ class Profile(models.Model):
 
     def __str__(self) -> str:
         return self.display_name or self.user.email
+
+
+class Notification(models.Model):
+    """A message for one person, listed under the bell in the header (a Space went live, ...).
+
+    `key` names the fact it reports, so the same fact is never announced twice to one person.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    text = models.CharField(max_length=300)
+    url = models.CharField(max_length=500, blank=True)
+    key = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="one_notification_per_fact"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["user"],
+                condition=models.Q(read_at__isnull=True),
+                name="notification_unread",
+            ),
+            models.Index(fields=["user", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
+class OutboxEmail(models.Model):
+    """An email we decided to send, written in the same transaction as that decision.
+
+    Sending happens after commit (`accounts.mail.email_send`): `attempted_at` is claimed with a
+    conditional UPDATE before the message goes out and `sent_at` is set right after, so a worker
+    that dies mid-way leaves a row that is retried, never a message that is silently lost.
+    """
+
+    user = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    to = models.EmailField()
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    # What the email is about, e.g. "space-live:<reminder id>": the same fact is mailed once.
+    key = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    attempted_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(sent_at__isnull=True),
+                name="outbox_unsent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} → {self.to}"

@@ -1,9 +1,12 @@
-"""Writes to accounts and profiles."""
+"""Writes to accounts, profiles and in-site notifications."""
+
+from collections.abc import Iterable
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.utils import timezone
 
-from .models import Profile, User
+from .models import Notification, Profile, User
 
 
 def profile_ensure(*, user: User) -> Profile:
@@ -30,3 +33,22 @@ def profile_update(
     profile.full_clean()
     profile.save()
     return profile
+
+
+def notification_create(*, user: User, text: str, url: str = "", key: str) -> Notification:
+    """Tell a person something in the site. Idempotent on (`user`, `key`): the first call wins.
+
+    Call it inside the transaction that decided to tell them, so both commit or neither does.
+    """
+    notification, _ = Notification.objects.get_or_create(
+        user=user, key=key, defaults={"text": text[:300], "url": url}
+    )
+    return notification
+
+
+def notifications_mark_read(*, user: User, ids: Iterable[int] | None = None) -> int:
+    """Mark the person's unread notifications read (only `ids`, when given); returns how many."""
+    unread = Notification.objects.filter(user=user, read_at__isnull=True)
+    if ids is not None:
+        unread = unread.filter(pk__in=list(ids))
+    return unread.update(read_at=timezone.now())

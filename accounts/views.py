@@ -5,7 +5,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from .forms import ProfileForm
 from .models import User
-from .services import profile_ensure, profile_update
+from .selectors import notifications_recent
+from .services import notifications_mark_read, profile_ensure, profile_update
 
 
 @login_required
@@ -28,3 +29,11 @@ def profile_edit(request: HttpRequest) -> HttpResponse:
 def profile_detail(request: HttpRequest, username: str) -> HttpResponse:
     person = get_object_or_404(User.objects.select_related("profile"), username=username)
     return render(request, "accounts/profile_detail.html", {"person": person})
+
+
+@login_required
+def notifications(request: HttpRequest) -> HttpResponse:
+    """The person's recent notifications; opening the page marks the ones shown read."""
+    shown = notifications_recent(user=request.user)
+    notifications_mark_read(user=request.user, ids=[n.pk for n in shown if n.read_at is None])
+    return render(request, "accounts/notifications.html", {"notifications": shown})

@@ -272,3 +272,56 @@ class Post(models.Model):
 
     def __str__(self) -> str:
         return self.text[:40]
+
+
+class ScheduledJobQuerySet(models.QuerySet):
+    def pending(self) -> "ScheduledJobQuerySet":
+        return self.filter(done_at__isnull=True)
+
+
+class ScheduledJob(models.Model):
+    """Work that falls due at a time: a row, claimed by the periodic worker (rooms.scheduling).
+
+    The worker locks the Space and then the row (`SKIP LOCKED`), does the work and sets
+    `done_at` in the same transaction, so a worker that dies mid-way leaves the row pending:
+    the work is late, never lost and never done twice. No Celery ETAs: the row is the schedule.
+    """
+
+    class Kind(models.TextChoices):
+        HOST_REMINDER = "host_reminder", "Remind the host before the start"
+        AUTO_CANCEL = "auto_cancel", "Cancel if not started in time"
+        TELL_LIVE = "tell_live", "Tell reminded people it is live"
+        TELL_CANCELLED = "tell_cancelled", "Tell reminded people it is cancelled"
+        END_IF_HOSTLESS = "end_if_hostless", "End if no host or co-host came back"
+
+    class Outcome(models.TextChoices):
+        DONE = "done", "Done"
+        OBSOLETE = "obsolete", "No longer needed"
+        FAILED = "failed", "Failed"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="scheduled_jobs")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    due_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    objects = ScheduledJobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["room", "kind"],
+                condition=Q(done_at__isnull=True),
+                name="one_pending_job_per_kind",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["due_at"], condition=Q(done_at__isnull=True), name="job_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.room_id} at {self.due_at:%Y-%m-%d %H:%M}"

@@ -28,3 +28,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 # Tests and browser tests run in a network namespace with only loopback.
 SPACES_MEDIA = {**SPACES_MEDIA, "BIND_ADDRESSES": ["127.0.0.1"]}  # noqa: F405
+
+# Tests that kill a real worker mid-batch slow each reminder and email down by this many seconds.
+SPACES_TEST_SEND_DELAY = float(os.environ.get("SPACES_TEST_SEND_DELAY", "0"))

@@ -1,0 +1,30 @@
+"""Celery entry points for Spaces: each takes ids (or nothing), calls one service, and is safe to
+run twice. Periodic ones are in CELERY_BEAT_SCHEDULE (settings/base.py)."""
+
+from celery import shared_task
+
+from . import live, scheduling
+
+
+@shared_task(ignore_result=True)
+def due_work_run() -> int:
+    """Periodic: claim and run every scheduled job that is due."""
+    return scheduling.due_work_run()
+
+
+@shared_task(ignore_result=True)
+def due_job_run(job_id: int) -> str:
+    """Run one job that fell due now (queued after the commit that created it)."""
+    return scheduling.due_job_run(job_id=job_id)
+
+
+@shared_task(ignore_result=True)
+def hostless_watch() -> None:
+    """Periodic: start or stop the auto-end clock of live Spaces without a host connected."""
+    scheduling.hostless_watch()
+
+
+@shared_task(ignore_result=True)
+def presence_sweep() -> int:
+    """Periodic: forget sockets whose heartbeat stopped, so counts are right after a crash."""
+    return len(live.presence_sweep())
