@@ -27,17 +27,24 @@ ROLE_ORDER = Case(
 PRESENT = Q(participants__left_at__isnull=True, participants__removed_at__isnull=True)
 
 
+def moderates(request: HttpRequest) -> bool:
+    """`is_staff_moderator`, asked once per request: the admin asks it for every model."""
+    if not hasattr(request, "_spaces_moderator"):
+        request._spaces_moderator = is_staff_moderator(request.user)
+    return request._spaces_moderator
+
+
 class ModerationMixin:
     """Actions are for staff who may act as host in any Space (`rooms.moderate_room`)."""
 
     def has_moderate_permission(self, request: HttpRequest) -> bool:
-        return is_staff_moderator(request.user)
+        return moderates(request)
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return super().has_view_permission(request, obj) or is_staff_moderator(request.user)
+        return super().has_view_permission(request, obj) or moderates(request)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return super().has_module_permission(request) or is_staff_moderator(request.user)
+        return super().has_module_permission(request) or moderates(request)
 
     def run(self, request: HttpRequest, objects, call: Callable, done: str) -> None:
         """Call a service for each selected object; each succeeds or is refused on its own."""
@@ -82,7 +89,7 @@ class ParticipantInline(admin.TabularInline):
         return super().get_queryset(request).select_related("user")
 
     def has_view_permission(self, request, obj=None) -> bool:
-        return super().has_view_permission(request, obj) or is_staff_moderator(request.user)
+        return super().has_view_permission(request, obj) or moderates(request)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False

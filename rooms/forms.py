@@ -69,6 +69,7 @@ class SpaceForm(forms.Form):
             else None,
             "timezone": "UTC",
             "guests_may_listen": room.guests_may_listen,
+            "scheduled_at": room.scheduled_for,
         }
         return cls(data, initial=initial, editing=True)
 
@@ -100,6 +101,8 @@ class SpaceForm(forms.Form):
         zone = data.get("timezone") or ZoneInfo("UTC")
         when = when.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
         data["scheduled_for"] = timezone.make_aware(when, zone)
+        if self.editing and data["scheduled_for"] == self.initial.get("scheduled_at"):
+            return data  # unchanged: the service accepts it as it is
         try:
             check_schedule(data["scheduled_for"])
         except ActionRefused as refused:

@@ -23,7 +23,9 @@ may set a reminder.
 from dataclasses import dataclass
 from enum import StrEnum
 
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser, Permission
+from django.db.models import Exists, Q
 
 from .exceptions import ActionRefused, Code
 from .models import Participant, Role, Room
@@ -224,10 +226,19 @@ def _wrong_target_message(action: Action) -> str:
 
 
 def is_staff_moderator(user) -> bool:
-    """Staff who may act as host in any Space: active, and superuser or `rooms.moderate_room`."""
-    if user is None or not user.is_authenticated or not user.is_active:
+    """Staff who may act as host in any Space: active, and superuser or holding
+    `rooms.moderate_room` (directly or through a group). Asked of the database every time, not
+    of the user object, so a long-lived socket loses the power as soon as it is taken away."""
+    if user is None or not user.is_authenticated:
         return False
-    return user.is_superuser or user.has_perm("rooms.moderate_room")
+    codename = Q(codename="moderate_room", content_type__app_label="rooms")
+    granted = Permission.objects.filter(codename & (Q(user=user.pk) | Q(group__user=user.pk)))
+    return (
+        get_user_model()
+        ._default_manager.filter(pk=user.pk, is_active=True)
+        .filter(Q(is_superuser=True) | Q(Exists(granted)))
+        .exists()
+    )
 
 
 def standing_of(user, room: Room, participant: Participant | None = None) -> Standing:

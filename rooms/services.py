@@ -217,8 +217,14 @@ def room_update(
     """Edit a scheduled Space (host or staff). Logs and broadcasts `room_updated`."""
     room = _lock_room(room)
     check(actor, Action.EDIT, room)
+    if scheduled_for is None:
+        raise ActionRefused(Code.INVALID, "A scheduled Space needs a start time.")
+    # A start time left as it was stays acceptable even once it is close or past.
     title, description, topics = _clean_fields(
-        title=title, description=description, topics=topics, scheduled_for=scheduled_for
+        title=title,
+        description=description,
+        topics=topics,
+        scheduled_for=None if scheduled_for == room.scheduled_for else scheduled_for,
     )
     old_topics = set(room.topics.values_list("pk", flat=True))
     new_values = {

@@ -294,7 +294,21 @@ def test_guests_may_do_nothing(live_space):
 def test_inactive_staff_lose_their_powers(live_space):
     staff = grant_moderation(UserFactory(is_staff=True))
     assert permissions.can(staff, Action.END, live_space.room)
-    staff.is_active = False
+    type(staff).objects.filter(pk=staff.pk).update(is_active=False)
+    # The same object, still "active" in memory: the answer comes from the database.
+    assert not permissions.can(staff, Action.END, live_space.room)
+
+
+def test_moderation_through_a_group_and_revoked_at_once(live_space):
+    from django.contrib.auth.models import Group, Permission
+
+    group = Group.objects.create(name="Spaces test moderators")
+    group.permissions.add(Permission.objects.get(codename="moderate_room"))
+    staff = UserFactory(is_staff=True)
+    assert not permissions.can(staff, Action.END, live_space.room)
+    staff.groups.add(group)
+    assert permissions.can(staff, Action.END, live_space.room)
+    staff.groups.remove(group)
     assert not permissions.can(staff, Action.END, live_space.room)
 
 

@@ -506,3 +506,29 @@ def test_every_change_is_logged_with_who_what_whom(live_space):
     )
     assert event.data == {"role": "speaker", "previous_role": "listener"}
     assert event.created_at
+
+
+def test_a_space_whose_start_is_near_can_still_be_renamed(scheduled_space):
+    soon = timezone.now() + timedelta(seconds=1)
+    Room.objects.filter(pk=scheduled_space.pk).update(scheduled_for=soon - timedelta(minutes=5))
+    scheduled_space.refresh_from_db()
+    room = services.room_update(
+        room=scheduled_space,
+        actor=scheduled_space.host,
+        title="Starting any minute",
+        description="",
+        topics=[],
+        scheduled_for=scheduled_space.scheduled_for,
+        guests_may_listen=True,
+    )
+    assert room.title == "Starting any minute"
+    with refused("invalid"):
+        services.room_update(
+            room=room,
+            actor=room.host,
+            title=room.title,
+            description="",
+            topics=[],
+            scheduled_for=timezone.now() - timedelta(hours=1),
+            guests_may_listen=True,
+        )
