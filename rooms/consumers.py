@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 class Close:
     """Close codes; documented in docs/protocol.md."""
 
+    LEFT = 1000  # the person left the Space (the `leave` message)
     BAD_INPUT = 4400  # kept sending messages that fail validation
     UNAUTHENTICATED = 4401  # no session and no guest cookie
     FORBIDDEN = 4403  # removed from the Space, suspended, or guests may not listen
@@ -113,10 +114,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.flood_strikes = 0
         self.last_touch = time.monotonic()
         await hub().add(self.room_id, self)
-        if self.viewer.user_id is not None:
-            await self.channel_layer.group_add(
-                events.person_group(self.viewer.user_id), self.channel_name
-            )
+        for group in self.person_groups():
+            await self.channel_layer.group_add(group, self.channel_name)
         state = await database_sync_to_async(snapshot.room_snapshot)(
             room_id=self.room_id, viewer=self.viewer
         )
@@ -131,6 +130,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
         )
         await self.close(close_code)
 
+    def person_groups(self, room_id: int | None = None) -> list[str]:
+        """This person's groups: their sockets in this Space (invites, replies to them) and all
+        their sockets anywhere (closed together on suspension)."""
+        user_id = self.viewer.user_id
+        if user_id is None:
+            return []
+        return [events.user_group(room_id or self.room_id, user_id), events.person_group(user_id)]
+
     async def disconnect(self, code: int) -> None:
         await self.cleanup()
 
@@ -141,10 +148,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         room_id, self.room_id = self.room_id, None
         await hub().discard(room_id, self)
-        if self.viewer.user_id is not None:
-            await self.channel_layer.group_discard(
-                events.person_group(self.viewer.user_id), self.channel_name
-            )
+        for group in self.person_groups(room_id):
+            await self.channel_layer.group_discard(group, self.channel_name)
         await media_bridge.disconnect(room_id, self.viewer.peer_id, self.viewer.media_worker)
         try:
             await database_sync_to_async(live.viewer_disconnect)(channel_name=self.channel_name)
@@ -232,6 +237,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def handle_leave(self, message) -> None:
         await self.act("leave")
+        # Leaving the Space ends this socket: a person who left is not listening any more.
+        await self.refuse(Close.LEFT, "left", "You left the Space.")
+        await self.cleanup()
 
     async def handle_post(self, message) -> None:
         await self.act("post", text=message["text"])
@@ -306,7 +314,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.viewer.role = you["role"]
         await self.send_event({"v": events.VERSION, "type": "you", "you": you})
 
-    # Per-person channel-layer messages (group `events.person_group`).
+    # Per-person channel-layer messages (groups `events.user_group` and `events.person_group`).
     async def room_event(self, message: dict[str, Any]) -> None:
         if message.get("room_id") not in (None, self.room_id):
             return

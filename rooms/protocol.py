@@ -61,6 +61,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     "mute": {"user": USER, "muted": Field(bool)},
     "remove": {"user": USER},
     "end": {},
+    "leave": {},
     "post": {"text": Field(str, max_length=MAX_POST_CHARS)},
     "post_pin": {"post": ID, "pinned": Field(bool)},
     "post_delete": {"post": ID},

@@ -3,15 +3,21 @@
 import asyncio
 import json
 
+from asgiref.sync import sync_to_async
 from channels.routing import URLRouter
 from channels.sessions import CookieMiddleware
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
 from rooms.live import GUEST_COOKIE, guest_cookie_value
+from rooms.models import Post
 from rooms.routing import websocket_urlpatterns
 
+from .conftest import snapshot
+
 APP = CookieMiddleware(URLRouter(websocket_urlpatterns))
+# Coalesced room-wide events that arrive on their own clock, whatever a test does.
+TICKS = frozenset({"listeners", "reactions", "levels"})
 
 
 class Socket:
@@ -38,13 +44,20 @@ class Socket:
         return event
 
     async def wait_for(self, event_type: str, timeout: float = 5, **match) -> dict:
+        """The next event of this type (and these fields). Note: when it does not come in time
+        the communicator cancels the consumer, so a timeout ends the socket."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             left = deadline - asyncio.get_running_loop().time()
-            if left <= 0:
+            try:
+                if left <= 0:
+                    raise TimeoutError
+                event = await self.next(left)
+            except TimeoutError:
                 seen = [e["type"] for e in self.events]
-                raise AssertionError(f"no {event_type} {match or ''} within {timeout}s; saw {seen}")
-            event = await self.next(left)
+                raise AssertionError(
+                    f"no {event_type} {match or ''} within {timeout}s; saw {seen}"
+                ) from None
             if event["type"] == event_type and all(event.get(k) == v for k, v in match.items()):
                 return event
 
@@ -55,8 +68,23 @@ class Socket:
         except ConnectionError:
             return self.closed_with
 
+    def drain(self) -> list[dict]:
+        """Events already waiting, without waiting for more (coalesced ticks left out)."""
+        got = []
+        queue = self.communicator.output_queue
+        while not queue.empty():
+            output = queue.get_nowait()
+            if output["type"] == "websocket.close":
+                self.closed_with = output.get("code")
+                got.append({"type": "websocket.close", "code": self.closed_with})
+                continue
+            got.append(json.loads(output["text"]))
+        self.events += got
+        return [e for e in got if e["type"] not in TICKS]
+
     async def quiet(self, timeout: float = 0.3) -> list[dict]:
-        """Events that arrive within `timeout` (expecting none, usually)."""
+        """Events that arrive within `timeout` (expecting none, usually). The communicator
+        cancels the consumer when the wait times out: use it last on a socket."""
         got = []
         try:
             while True:
@@ -64,8 +92,18 @@ class Socket:
         except TimeoutError:
             return got
 
+    async def roundtrip(self, timeout: float = 5) -> list[dict]:
+        """Ping and wait for the pong: the socket is alive and every message sent before has
+        been handled. Returns what arrived meanwhile, coalesced ticks left out."""
+        await self.send(type="ping")
+        got = []
+        while (event := await self.next(timeout))["type"] != "pong":
+            got.append(event)
+        return [e for e in got if e["type"] not in TICKS]
+
     async def close(self) -> None:
-        await self.communicator.disconnect()
+        if not self.communicator.future.done():  # a timed-out wait already ended it
+            await self.communicator.disconnect()
 
 
 async def open_socket(room, user=None, guest_id: str | None = "guest-1", cookie: str | None = None):
@@ -85,3 +123,15 @@ async def join(room, user=None, **kwargs) -> tuple[Socket, dict]:
     socket = await open_socket(room, user, **kwargs)
     snapshot = await socket.wait_for("snapshot")
     return socket, snapshot
+
+
+def _room_state(room):
+    posts = sorted(
+        Post.objects.filter(room=room).values_list("id", "text", "pinned_at", "deleted_at")
+    )
+    return snapshot(room), posts
+
+
+async def room_state(room):
+    """Everything a socket message could change in a Space, posts included."""
+    return await sync_to_async(_room_state)(room)
