@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.servers import database_url, free_port, mail_messages, process_env  # noqa: F401
+
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -37,22 +39,6 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def database_url() -> str:
-    from django.db import connection
-
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{Path(db['NAME']).resolve()}"
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
 @dataclass
 class LiveServer:
     url: str
@@ -61,10 +47,7 @@ class LiveServer:
 
     def outbox(self) -> list[str]:
         """Every email the server has sent so far, oldest first."""
-        messages: list[str] = []
-        for path in sorted(self.mail_dir.glob("*.log"), key=lambda p: p.stat().st_mtime):
-            messages += [m for m in path.read_text().split("-" * 79) if m.strip()]
-        return messages
+        return mail_messages(self.mail_dir)
 
     def link_in_last_email(self, pattern: str) -> str:
         deadline = time.monotonic() + 10
@@ -82,13 +65,7 @@ def daphne_server(django_db_setup, django_db_blocker, tmp_path_factory):
     """daphne (HTTP + WebSockets + audio) in its own process, on the test database."""
     port = free_port()
     mail_dir = tmp_path_factory.mktemp("mail")
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
-        "DJANGO_SETTINGS_MODULE": "spaces_project.settings.test",
-        "DATABASE_URL": database_url(),
-        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-        "EMAIL_FILE_PATH": str(mail_dir),
-    }
+    env = process_env(mail_dir)
     log = open(tmp_path_factory.mktemp("daphne") / "daphne.log", "w+b")  # noqa: SIM115
     process = subprocess.Popen(
         [
