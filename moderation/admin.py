@@ -186,7 +186,6 @@ class ReportAdmin(ServiceActionsMixin, admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
-            .select_related("resolved_by")
             .annotate(open_on_target_count=selectors.open_reports_on_target())
         )
 

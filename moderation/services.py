@@ -202,7 +202,7 @@ def _resolve(report: Report, actor: User, status: str, *, whole_target: bool) ->
         reports = reports.filter(target_key=report.target_key)
     else:
         reports = reports.filter(pk=report.pk)
-    ids = list(reports.select_for_update().values_list("pk", flat=True))
+    ids = list(reports.select_for_update().order_by("pk").values_list("pk", flat=True))
     Report.objects.filter(pk__in=ids).update(status=status, resolved_at=now, resolved_by=actor)
     report.status, report.resolved_at, report.resolved_by = status, now, actor
     return ids

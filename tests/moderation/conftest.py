@@ -40,9 +40,7 @@ def space(db):
     speaker = ParticipantFactory(room=room, role="speaker").user
     listener = ParticipantFactory(room=room, hand_raised_at=None).user
     post = PostFactory(room=room, author=listener, text="Buy cheap followers at spam.example")
-    return SimpleNamespace(
-        room=room, host=room.host, speaker=speaker, listener=listener, post=post
-    )
+    return SimpleNamespace(room=room, host=room.host, speaker=speaker, listener=listener, post=post)
 
 
 @pytest.fixture
