@@ -2,7 +2,7 @@
 
 Services call `emit` / `emit_to_user` inside their transaction; the message goes to the channel
 layer only after the transaction commits (`transaction.on_commit`), so nobody hears of a change
-that was rolled back. The WebSocket consumers (a later issue) deliver them.
+that was rolled back. The room socket (rooms.consumers) delivers them.
 
 Delivery. Room-wide events go once to every process that holds room sockets (the
 `rooms.realtime.PROCESS_GROUP`), which writes them to its own sockets: one channel-layer message
@@ -16,7 +16,7 @@ The `event` is what clients receive, versioned:
     {"v": 1, "type": <event type>, "room": <slug>, "actor": <user id or null>, ...fields}
 A person is `{"id": <user id>, "name": <display name>}`; times are ISO 8601 in UTC.
 
-Room-wide events (group `room_group(room_id)`):
+Room-wide events (to `PROCESS_GROUP`, for the sockets of `room_id`):
     room_live            started_at
     room_updated         title, description, topics [slug], scheduled_for, guests_may_listen
     room_cancelled       —
@@ -25,7 +25,7 @@ Room-wide events (group `room_group(room_id)`):
     participant_left     user, role            coalesced by the live layer, never sent per join)
     host_changed         user (the new host), previous_host
     hand_raised          user
-    hand_lowered         user, by ("self" | "declined" | "accepted")
+    hand_lowered         user, by ("self" | "declined")
     speaker_promoted     user, role, previous_role
     cohost_promoted      user, role, previous_role
     moved_to_audience    user, role, previous_role
