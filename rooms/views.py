@@ -328,13 +328,6 @@ def space_calendar(request: HttpRequest, slug: str) -> HttpResponse:
     return response
 
 
-def space_report(request: HttpRequest, slug: str) -> HttpResponse:
-    """Where the Report link leads. Reports themselves belong to the moderation app; until it
-    serves this URL, the page says how to reach the people who run the site."""
-    room = selectors.room_by_slug(slug)
-    return render(request, "rooms/space_report.html", {"room": room})
-
-
 @login_required
 def my_spaces(request: HttpRequest) -> HttpResponse:
     return render(request, "rooms/my_spaces.html", {"mine": selectors.my_spaces(user=request.user)})
