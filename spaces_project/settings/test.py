@@ -24,7 +24,10 @@ CELERY_TASK_EAGER_PROPAGATES = True
 
 # A file, not memory, so a server process started by the browser tests sees the same data.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}
+    # One file per test run, so runs side by side do not share it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")
+    }
 
 # Tests and browser tests run in a network namespace with only loopback.
 SPACES_MEDIA = {**SPACES_MEDIA, "BIND_ADDRESSES": ["127.0.0.1"]}  # noqa: F405
