@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import User
 
-from . import live, selectors, services
+from . import ice, live, selectors, services
 from .calendar import space_ics
 from .exceptions import ActionRefused
 from .forms import SpaceForm
@@ -135,7 +135,7 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "self_buttons": self_buttons,
             "can_manage": page.may(Action.EDIT),
             "share_url": request.build_absolute_uri(reverse("space_public", args=[slug])),
-            "ice_servers": _ice_servers(),
+            "ice_servers": _ice_servers(request),
         },
     )
 
@@ -257,7 +257,7 @@ def space_public(request: HttpRequest, slug: str) -> HttpResponse:
             "og_description": _og_description(page),
             "ends_estimate": (room.scheduled_for or room.started_at or room.created_at)
             + timedelta(hours=1),
-            "ice_servers": _ice_servers(),
+            "ice_servers": _ice_servers(request),
         },
     )
     if not request.user.is_authenticated and room.guests_may_listen and not room.is_over:
@@ -279,9 +279,10 @@ def _give_guest_cookie(request: HttpRequest, response: HttpResponse) -> None:
     )
 
 
-def _ice_servers() -> str:
-    """The ICE servers browsers use: the same list the server's peers use."""
-    return json.dumps(settings.SPACES_MEDIA["ICE_SERVERS"])
+def _ice_servers(request: HttpRequest) -> str:
+    """The ICE servers this browser uses, TURN credentials included (short-lived)."""
+    identity = str(request.user.pk) if request.user.is_authenticated else "guest"
+    return json.dumps(ice.ice_servers_for(identity))
 
 
 def _og_description(page: selectors.PublicPage) -> str:

@@ -271,3 +271,9 @@ CELERY_BEAT_SCHEDULE["accounts-email-retry"] = {
 # "worker": in the media worker processes named here (`manage.py mediaworker <name>`, needs Redis).
 SPACES_MEDIA["MODE"] = os.environ.get("SPACES_MEDIA_MODE", "inprocess")
 SPACES_MEDIA["WORKERS"] = env_list("SPACES_MEDIA_WORKERS")
+# TURN with short-lived credentials (coturn `use-auth-secret`); off unless both are set.
+SPACES_TURN = {
+    "URLS": env_list("SPACES_TURN_URLS"),  # e.g. turn:turn.example.org:3478?transport=udp
+    "SECRET": os.environ.get("SPACES_TURN_SECRET", ""),
+    "TTL": int(os.environ.get("SPACES_TURN_TTL", "3600")),
+}
