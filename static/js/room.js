@@ -95,8 +95,11 @@ class RoomClient {
     this.state.you = event.you;
     this.root.dataset.role = event.you.role;
     const nowOnStage = ON_STAGE.includes(event.you.role);
-    if (nowOnStage !== ON_STAGE.includes(before) && this.wantAudio) this.startAudio();
+    const wasOnStage = ON_STAGE.includes(before);
     if (!nowOnStage) this.stopMic();
+    // Brought on stage: ask for the microphone now (the prompt), and publish muted.
+    if (nowOnStage && !wasOnStage) this.startAudio();
+    else if (nowOnStage !== wasOnStage && this.wantAudio) this.startAudio();
   }
 
   on_error(event) { this.flash(event.message, "error"); }
