@@ -48,7 +48,7 @@ ROLES: tuple[Role, ...] = ("speaker", "listener")
 LevelsCallback = Callable[[dict[str, float]], None]
 
 TICK_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
-MAX_LAG_SECONDS = 0.1  # further behind than this, skip ahead instead of bursting packets
+MAX_LAG_SECONDS = 0.2  # catch up after short stalls; further behind, skip ahead (drop audio)
 
 
 class RouterClosed(RuntimeError):
@@ -135,6 +135,8 @@ class Router:
         self._ticks = 0
         self._late_ticks = 0
         self._max_lag = 0.0
+        self._tick_seconds = 0.0
+        self._max_tick_seconds = 0.0
         self._packets_sent = 0
         self._send_errors = 0
 
@@ -227,6 +229,8 @@ class Router:
             "ticks": self._ticks,
             "late_ticks": self._late_ticks,
             "max_tick_lag_ms": round(self._max_lag * 1000, 1),
+            "tick_ms_mean": round(1000 * self._tick_seconds / max(self._ticks, 1), 3),
+            "tick_ms_max": round(1000 * self._max_tick_seconds, 1),
             "packets_sent": self._packets_sent,
             "send_errors": self._send_errors,
             "underruns": sum(p.fifo.underruns for p in peers),
@@ -384,10 +388,14 @@ class Router:
                     self._late_ticks += 1
                     deadline = loop.time()
                 await asyncio.sleep(0)
+            started = loop.time()
             try:
                 await self._tick()
             except Exception:
                 logger.exception("room %s: tick failed", self.room_id)
+            spent = loop.time() - started
+            self._tick_seconds += spent
+            self._max_tick_seconds = max(self._max_tick_seconds, spent)
 
     async def _tick(self) -> None:
         self._ticks += 1
