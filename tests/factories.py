@@ -136,3 +136,30 @@ class BlockFactory(factory.django.DjangoModelFactory):
 
     blocker = factory.SubFactory(UserFactory)
     blocked = factory.SubFactory(UserFactory)
+
+
+def moderators_group():
+    """The "Moderators" group the migration made; rebuilt the same way if a transactional test
+    flushed the database since."""
+    from django.contrib.auth.models import Group, Permission
+
+    from moderation.permissions import MODERATOR_PERMISSIONS
+
+    group, created = Group.objects.get_or_create(name="Moderators")
+    if created:
+        for app_label, codename in MODERATOR_PERMISSIONS:
+            group.permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+    return group
+
+
+class ModeratorFactory(UserFactory):
+    """Staff in the Moderators group."""
+
+    is_staff = True
+
+    @factory.post_generation
+    def moderator(self, create, extracted, **kwargs):
+        if create:
+            self.groups.add(moderators_group())

@@ -1,10 +1,16 @@
 from types import SimpleNamespace
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
-from tests.factories import ParticipantFactory, PostFactory, RoomFactory, UserFactory
+from tests.factories import (
+    ModeratorFactory,
+    ParticipantFactory,
+    PostFactory,
+    RoomFactory,
+    UserFactory,
+)
 
 
 def fresh(user):
@@ -15,9 +21,7 @@ def fresh(user):
 @pytest.fixture
 def moderator(db):
     """Staff in the Moderators group (made by the migration)."""
-    user = UserFactory(is_staff=True, email="mod@example.org")
-    user.groups.add(Group.objects.get(name="Moderators"))
-    return fresh(user)
+    return fresh(ModeratorFactory(email="mod@example.org"))
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from django.urls import reverse
 from moderation.models import ModerationAction, Report, Suspension
 from moderation.permissions import MODERATOR_PERMISSIONS
 from rooms.models import Participant, Post, Room
-from tests.factories import ReportFactory, SuspensionFactory, UserFactory
+from tests.factories import ReportFactory, SuspensionFactory, UserFactory, moderators_group
 
 from .conftest import fresh
 
@@ -274,7 +274,7 @@ def test_the_group_is_what_grants_the_actions(client_for, space):
     person = UserFactory(is_staff=True)
     client = client_for(person)
     assert client.get(reverse(QUEUE)).status_code == 403  # staff with no permissions at all
-    person.groups.add(Group.objects.get(name="Moderators"))
+    person.groups.add(moderators_group())
     client = client_for(fresh(person))
     report = post_report(space)
     run_action(client, "dismiss", [report])
@@ -285,7 +285,7 @@ def test_inactive_or_non_staff_members_of_the_group_cannot_act(space):
     from moderation import services
     from moderation.exceptions import ModerationRefused
 
-    group = Group.objects.get(name="Moderators")
+    group = moderators_group()
     report = post_report(space)
     for person in (UserFactory(is_staff=False), UserFactory(is_staff=True, is_active=False)):
         person.groups.add(group)
