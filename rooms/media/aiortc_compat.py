@@ -31,6 +31,7 @@ from typing import Any
 
 import aioice.ice
 import aiortc
+from aioice.ice import CandidatePair, StunProtocol
 from aiortc import (
     MediaStreamTrack,
     RTCPeerConnection,
@@ -202,6 +203,9 @@ class RtpStream:
         self._timestamp_origin = random32()
         self.packets_sent = 0
         self.send_errors = 0
+        self._pair: CandidatePair | None = None
+        self._address: tuple[str, int] = ("", 0)
+        self._sendto: Callable[[bytes, tuple[str, int]], None] | None = None
         send = sender.send
 
         async def observed_send(parameters: RTCRtpSendParameters) -> None:
@@ -257,7 +261,16 @@ class RtpStream:
         # what RTCDtlsTransport._send_rtp does (SRTP, then ICE), minus four coroutine layers
         # per packet: the fan-out calls this for every listener every 20 ms
         protected = dtls._tx_srtp.protect(packet)
-        await pair.protocol.send_data(protected, pair.remote_addr)
+        if pair is not self._pair:
+            self._pair, self._address = pair, pair.remote_addr
+            # a host or server-reflexive socket sends directly; a TURN allocation may await
+            self._sendto = (
+                pair.protocol.transport.sendto if type(pair.protocol) is StunProtocol else None
+            )
+        if self._sendto is not None:
+            self._sendto(protected, self._address)
+        else:
+            await pair.protocol.send_data(protected, self._address)
         dtls._RTCDtlsTransport__tx_bytes += len(protected)
         dtls._RTCDtlsTransport__tx_packets += 1
         self._sequence = (self._sequence + 1) & 0xFFFF
@@ -274,6 +287,7 @@ class RtpStream:
         if self._sender is not None:
             self._sender.__dict__.pop("send", None)
         self._sender = None
+        self._pair = self._sendto = None
         self._track.stop()
 
 
