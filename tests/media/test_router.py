@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -222,3 +223,30 @@ async def test_a_closed_room_refuses_joins_and_closes_its_peers(media_config, ma
     assert room.stats()["speakers"] == room.stats()["listeners"] == 0
     with pytest.raises(RouterClosed):
         await room.connect_listener("late", await make_client().offer())
+
+
+async def test_speaker_may_publish_and_listen_on_separate_sections(router, make_client):
+    two_way = make_client(tone=440, direction="sendonly")
+    two_way.pc.addTransceiver("audio", direction="recvonly")  # what they hear comes here
+    other = make_client(tone=660, direction="sendrecv")
+    listener = make_client()
+    answer = await two_way.join(router, "two-way", role="speaker")
+    await other.join(router, "other", role="speaker")
+    await listener.join(router, "listener")
+    await settle()
+
+    assert answer.count("a=recvonly") == 1 and answer.count("a=sendonly") == 1
+    room, two_way_hears = await asyncio.gather(heard(listener), heard(two_way))
+    assert tone_share(room, 440) > 0.3 and tone_share(room, 660) > 0.3
+    assert tone_share(two_way_hears, 660) > 0.9 and tone_share(two_way_hears, 440) < 0.01
+
+
+async def test_a_peer_that_never_connects_is_let_go(media_config, make_client):
+    room = Router("impatient", replace(media_config, connect_timeout=0.3))
+    try:
+        client = make_client()
+        await room.connect_listener("ghost", await client.offer())  # the answer never arrives
+        assert room.stats()["listeners"] == 1
+        assert await eventually(lambda: room.stats()["listeners"] == 0, within=2.0)
+    finally:
+        await room.close()
