@@ -143,7 +143,10 @@ class Router:
     # -- joining and leaving -------------------------------------------------------------------
 
     async def connect_speaker(self, peer_id: str, offer_sdp: str, *, muted: bool = False) -> str:
-        """Answer a speaker's offer: their microphone is mixed; they hear all but themselves."""
+        """Answer a speaker's offer: their microphone is mixed; they hear all but themselves.
+
+        Pass `muted` from the room's records: a reconnecting speaker starts from it.
+        """
         return await self._connect(peer_id, offer_sdp, role="speaker", muted=muted)
 
     async def connect_listener(self, peer_id: str, offer_sdp: str) -> str:

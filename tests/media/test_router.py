@@ -250,3 +250,17 @@ async def test_a_peer_that_never_connects_is_let_go(media_config, make_client):
         assert await eventually(lambda: room.stats()["listeners"] == 0, within=2.0)
     finally:
         await room.close()
+
+
+async def test_answers_announce_only_the_configured_addresses(media_config, make_client):
+    room = Router("behind-nat", replace(media_config, announce_addresses=["203.0.113.9"]))
+    try:
+        started = time.monotonic()
+        answer = await room.connect_listener("listener", await make_client().offer())
+        took = time.monotonic() - started
+    finally:
+        await room.close()
+    candidates = [line.split()[4:8:3] for line in answer.splitlines() if "candidate:" in line]
+    assert candidates == [["203.0.113.9", "host"]]  # bound on 127.0.0.1, announced publicly
+    assert "c=IN IP4 203.0.113.9" in answer
+    assert took < 1.0  # no STUN server to wait for
