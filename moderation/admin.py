@@ -272,13 +272,7 @@ class ReportAdmin(ServiceActionsMixin, admin.ModelAdmin):
                 for event in entries
             ),
         )
-        full = _admin_url("admin:rooms_roomevent_changelist")
-        more = ""
-        if full:
-            more = format_html(
-                '<p><a href="{}?room__id__exact={}">Whole log</a></p>', full, report.room_id
-            )
-        return format_html("<table>{}</table>{}", rows, more)
+        return format_html("<table>{}</table>", rows)
 
     @admin.display(description="Staff actions on this report")
     def history(self, report: Report) -> str:
