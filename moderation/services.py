@@ -375,6 +375,8 @@ def suspension_create(
     With `report`, every open report on its target is actioned. Audit `suspend`.
     """
     check(actor, Ability.SUSPEND)
+    if report is not None:
+        check(actor, Ability.REVIEW)  # it closes the reports about the same target
     reason = (reason or "").strip()
     now = timezone.now()
     if not reason:
