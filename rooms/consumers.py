@@ -77,6 +77,8 @@ ROLE_EVENTS = frozenset(
 class RoomConsumer(AsyncWebsocketConsumer):
     room_id: int | None = None
     viewer: live.Viewer | None = None
+    # Room-wide frames that reach this socket before its snapshot; sent right after it.
+    held: list[str] | None = None
 
     # Channels runs `aclose_old_connections` in a thread for every message a consumer receives;
     # the handlers that touch the ORM do so through database_sync_to_async, which closes stale
@@ -87,6 +89,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.tasks: set[asyncio.Task] = set()
+
     async def __call__(self, scope, receive, send) -> None:
         # daphne may drop a consumer without `disconnect()`: unregister in `finally` too.
         try:
@@ -96,14 +102,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         await self.accept()
-        slug = self.scope["url_route"]["kwargs"]["slug"]
         try:
-            self.viewer, room_state = await database_sync_to_async(live.viewer_connect)(
-                slug=slug,
-                user=self.scope.get("user"),
-                guest_cookie=self.scope.get("cookies", {}).get(live.GUEST_COOKIE),
-                channel_name=self.channel_name,
-            )
+            self.viewer, room_state = await self.admit()
         except live.Refused as refused:
             await self.refuse(refused.close_code, refused.code, refused.message)
             return
@@ -113,6 +113,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.bad_messages = 0
         self.flood_strikes = 0
         self.last_touch = time.monotonic()
+        # Registered before the snapshot is read so no event is missed; events that arrive
+        # meanwhile are held, or the page would get deltas before the state they apply to.
+        self.held = []
         await hub().add(self.room_id, self)
         for group in self.person_groups():
             await self.channel_layer.group_add(group, self.channel_name)
@@ -120,9 +123,44 @@ class RoomConsumer(AsyncWebsocketConsumer):
             room_id=self.room_id, viewer=self.viewer
         )
         await self.send_event(state)
+        held, self.held = self.held, None
+        for frame in held:
+            await self.send(text_data=frame)
         live.counts.mark(self.room_id)
         if room_state in ("ended", "cancelled"):
             await self.close(Close.OVER)
+
+    async def admit(self) -> tuple[live.Viewer, str]:
+        """Who this socket is in the Space (joining it when live); raises live.Refused."""
+        return await database_sync_to_async(live.viewer_connect)(
+            slug=self.scope["url_route"]["kwargs"]["slug"],
+            user=self.scope.get("user"),
+            guest_cookie=self.scope.get("cookies", {}).get(live.GUEST_COOKIE),
+            channel_name=self.channel_name,
+        )
+
+    async def readmit(self) -> None:
+        """The Space went live while this socket waited: join it now, and start afresh."""
+        if self.room_id is None:
+            return
+        try:
+            self.viewer, _ = await self.admit()
+        except live.Refused as refused:
+            await self.refuse(refused.close_code, refused.code, refused.message)
+            await self.cleanup()
+            return
+        state = await database_sync_to_async(snapshot.room_snapshot)(
+            room_id=self.room_id, viewer=self.viewer
+        )
+        await self.send_event(state)
+        live.counts.mark(self.room_id)
+
+    def spawn(self, coroutine) -> None:
+        """Run work for this socket beside its message loop (the loop keeps only weak
+        references to tasks: hold one until it is done)."""
+        task = asyncio.create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def refuse(self, close_code: int, code: str, message: str) -> None:
         await self.send_event(
@@ -185,6 +223,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.send_error(refused.code.value, refused.message, ref=message.type)
         except (live.Refused, media_bridge.OfferRefused) as refused:
             await self.send_error(refused.code, refused.message, ref=message.type)
+        except Exception:
+            # Actions are atomic, so a failure changed nothing; the socket stays up.
+            logger.exception("Room socket message %s failed", message.type)
+            await self.send_error(
+                "server_error", "Something went wrong; nothing was changed.", ref=message.type
+            )
 
     async def act(self, operation: str, **fields: Any) -> Any:
         """Run one room action for this viewer in a worker thread (roles come from the DB)."""
@@ -288,22 +332,27 @@ class RoomConsumer(AsyncWebsocketConsumer):
         return self.viewer is not None and self.viewer.wants(event)
 
     async def send_frame(self, frame: str) -> None:
+        if self.held is not None:
+            self.held.append(frame)
+            return
         await self.send(text_data=frame)
 
     async def observe(self, event: dict[str, Any]) -> None:
         """React to room-wide events about this viewer: removal closes the socket; a role
         change refreshes what they may do."""
-        user = (event.get("user") or {}).get("id")
-        about_me = user is not None and user == self.viewer.user_id
+        me = self.viewer.user_id
+        about_me = me is not None and (event.get("user") or {}).get("id") == me
         kind = event["type"]
-        if kind == "room_ended":
+        if kind in ("room_ended", "room_cancelled"):
             await self.close(Close.OVER)
         elif about_me and kind == "participant_removed":
             await self.refuse(Close.FORBIDDEN, "removed", "You were removed from this Space.")
-        elif kind == "room_cancelled":
-            await self.close(Close.OVER)
-        elif (about_me and kind in ROLE_EVENTS) or kind == "host_changed":
-            asyncio.create_task(self.refresh_you())
+        elif kind == "room_live":
+            self.spawn(self.readmit())
+        elif about_me and kind in ROLE_EVENTS:
+            self.spawn(self.refresh_you())
+        elif kind == "host_changed" and me == (event.get("previous_host") or {}).get("id"):
+            self.spawn(self.refresh_you())
 
     async def refresh_you(self) -> None:
         if self.room_id is None:

@@ -37,11 +37,23 @@ class Field:
             raise ProtocolError("invalid_field", f"'{name}' must be {self.kind.__name__}.")
         if self.kind is int and not 0 < value < 2**63:
             raise ProtocolError("invalid_field", f"'{name}' is out of range.")
+        # Text is stored and sent on: no NUL (PostgreSQL refuses it) and no lone surrogates
+        # (JSON can carry them, UTF-8 cannot).
+        if self.kind is str and ("\x00" in value or not _encodable(value)):
+            raise ProtocolError("invalid_field", f"'{name}' is not valid text.")
         if self.max_length is not None and len(value) > self.max_length:
             raise ProtocolError("invalid_field", f"'{name}' is longer than {self.max_length}.")
         if self.choices is not None and value not in self.choices:
             raise ProtocolError("invalid_field", f"'{name}' must be one of {list(self.choices)}.")
         return value
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 USER = Field(int)
@@ -82,9 +94,13 @@ class Message:
 
 def parse(frame: str | bytes | None) -> Message:
     """Turn one WebSocket frame into a validated message, or raise ProtocolError."""
-    if frame is None:
+    if not isinstance(frame, str):
         raise ProtocolError("not_text", "Messages are JSON text frames.")
-    if len(frame) > MAX_FRAME_BYTES:
+    # A character is up to 4 bytes in UTF-8: only long frames need encoding to be measured.
+    if len(frame) > MAX_FRAME_BYTES or (
+        len(frame) * 4 > MAX_FRAME_BYTES
+        and len(frame.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES
+    ):
         raise ProtocolError("too_large", f"Messages are at most {MAX_FRAME_BYTES} bytes.")
     try:
         data = json.loads(frame)

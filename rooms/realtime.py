@@ -42,7 +42,10 @@ class Socket(Protocol):
 EventHook = Callable[[int, dict[str, Any]], Awaitable[None]]
 event_hooks: list[EventHook] = []
 # Events every socket in the room reacts to, not only the person they are about.
-EVERYONE_OBSERVES = frozenset({"room_ended", "room_cancelled", "host_changed"})
+EVERYONE_OBSERVES = frozenset({"room_live", "room_ended", "room_cancelled", "host_changed"})
+# channels-redis forgets a group member after `group_expiry` (a day by default): a process that
+# holds sockets for longer re-joins the group well before that.
+GROUP_REFRESH_SECONDS = 3600.0
 
 
 class Hub:
@@ -50,6 +53,7 @@ class Hub:
         self.rooms: dict[int, set[Socket]] = {}
         self.channel_name: str | None = None
         self._task: asyncio.Task | None = None
+        self._refresh: asyncio.Task | None = None
         self._starting: asyncio.Lock = asyncio.Lock()
         self._gc_frozen = False
 
@@ -64,6 +68,7 @@ class Hub:
                 self.channel_name = await layer.new_channel("spaces.process.")
                 await layer.group_add(PROCESS_GROUP, self.channel_name)
                 self._task = asyncio.create_task(self._receive_forever(layer))
+                self._refresh = asyncio.create_task(self._stay_in_group(layer, self.channel_name))
         self.rooms.setdefault(room_id, set()).add(socket)
         self._freeze_gc_when_large()
 
@@ -76,10 +81,19 @@ class Hub:
         if not self.rooms and self._task is not None:
             task, self._task = self._task, None
             task.cancel()
+            self._refresh.cancel()
             await get_channel_layer().group_discard(PROCESS_GROUP, self.channel_name)
 
     def local_count(self, room_id: int) -> int:
         return len(self.rooms.get(room_id, ()))
+
+    async def _stay_in_group(self, layer, channel_name: str) -> None:
+        while True:
+            await asyncio.sleep(GROUP_REFRESH_SECONDS)
+            try:
+                await layer.group_add(PROCESS_GROUP, channel_name)
+            except Exception:
+                logger.exception("Could not renew this process's room event group")
 
     async def _receive_forever(self, layer) -> None:
         while True:

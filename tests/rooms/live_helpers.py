@@ -32,7 +32,9 @@ class Socket:
         await self.communicator.send_to(text_data=json.dumps(message))
 
     async def send_raw(self, text=None, data=None) -> None:
-        await self.communicator.send_to(text_data=text, bytes_data=data)
+        """One frame as is, empty ones included (which `send_to` refuses to send)."""
+        frame = {"text": text} if data is None else {"bytes": data}
+        await self.communicator.send_input({"type": "websocket.receive", **frame})
 
     async def next(self, timeout: float = 5) -> dict:
         output = await self.communicator.receive_output(timeout)
