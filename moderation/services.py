@@ -602,8 +602,8 @@ def report_notify_flag(*, report_id: int) -> int:
 def block_create(*, blocker: User, blocked: User) -> Block:
     """`blocker` blocks `blocked`: the blocked person cannot be invited on stage by the blocker
     (an invite sent earlier can no longer be accepted), raise a hand in Spaces the blocker hosts
-    or be brought up there, and their posts are hidden from the blocker (in sockets opened from
-    now on). No broadcast; no staff audit row (it is the person's own choice, kept as the row)."""
+    or be brought up there, and their posts are hidden from the blocker (their open sockets
+    reload the list after commit). No staff audit row (it is the person's own choice)."""
     if not blocker.is_authenticated:
         raise ModerationRefused("not_allowed", "Sign in to block someone.")
     if blocker.pk == blocked.pk:
@@ -612,7 +612,9 @@ def block_create(*, blocker: User, blocked: User) -> Block:
     block = Block.objects.filter(blocker=blocker, blocked=blocked).first()
     if block is not None:
         return block
-    return Block.objects.create(blocker=blocker, blocked=blocked)
+    block = Block.objects.create(blocker=blocker, blocked=blocked)
+    room_events.person_changed(blocker.pk, "blocks")
+    return block
 
 
 @transaction.atomic
@@ -621,4 +623,6 @@ def block_delete(*, blocker: User, blocked: User) -> bool:
     if not blocker.is_authenticated:
         raise ModerationRefused("not_allowed", "Sign in to unblock someone.")
     deleted, _ = Block.objects.filter(blocker=blocker, blocked=blocked).delete()
+    if deleted:
+        room_events.person_changed(blocker.pk, "blocks")
     return bool(deleted)

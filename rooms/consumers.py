@@ -120,7 +120,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         for group in self.person_groups():
             await self.channel_layer.group_add(group, self.channel_name)
         state = await database_sync_to_async(snapshot.room_snapshot)(
-            room_id=self.room_id, viewer=self.viewer
+            room_id=self.room_id, viewer=self.viewer, listeners=hub().listeners.get(self.room_id)
         )
         await self.send_event(state)
         held, self.held = self.held, None
@@ -370,6 +370,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.send_event(message["event"])
         if message["event"]["type"] in ("invite_received", "invite_revoked"):
             await self.refresh_you()
+
+    async def person_changed(self, message: dict[str, Any]) -> None:
+        """Something about this person changed elsewhere (they blocked someone): reload it."""
+        if self.viewer is not None and message.get("what") == "blocks":
+            self.viewer.hidden_authors = await database_sync_to_async(live.blocked_by)(
+                self.viewer.user_id
+            )
 
     async def person_close(self, message: dict[str, Any]) -> None:
         """Close this person's sockets (suspension, removal by staff)."""

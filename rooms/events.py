@@ -10,8 +10,9 @@ per process, not one per listener:
     {"type": "room.broadcast", "room_id": <id>, "event": {...}}
 Per-person events go to that person's sockets in the Space (`user_group`):
     {"type": "room.event", "room_id": <id>, "event": {...}}  → consumer method `room_event`
-and account-wide closes (suspension) to all their sockets (`person_group`):
-    {"type": "person.close", "room_id": <id or null>, "code": ..., "message": ...}
+and account-wide messages to all their sockets (`person_group`):
+    {"type": "person.close", "room_id": <id or null>, "code": ..., "message": ...}  (suspension)
+    {"type": "person.changed", "what": "blocks"}  (reload whom they have blocked)
 The `event` is what clients receive, versioned:
     {"v": 1, "type": <event type>, "room": <slug>, "actor": <user id or null>, ...fields}
 A person is `{"id": <user id>, "name": <display name>}`; times are ISO 8601 in UTC.
@@ -103,6 +104,12 @@ def emit_to_user(room_id: int, user_id: int, event_type: str, payload: Mapping[s
 def close_person(user_id: int, code: str, text: str, room_id: int | None = None) -> None:
     """After commit, close the person's sockets: in one Space, or everywhere (room_id None)."""
     message = {"type": "person.close", "room_id": room_id, "code": code, "message": text}
+    transaction.on_commit(lambda: group_send(person_group(user_id), message))
+
+
+def person_changed(user_id: int, what: str) -> None:
+    """After commit, tell the person's open sockets to reload something about them ("blocks")."""
+    message = {"type": "person.changed", "what": what}
     transaction.on_commit(lambda: group_send(person_group(user_id), message))
 
 

@@ -102,7 +102,7 @@ def viewer_connect(
         if suspension is not None:
             raise Refused("suspended", suspension.explanation, 4403)
         viewer.user_id = user.pk
-        viewer.hidden_authors = frozenset(_blocked_by(user))
+        viewer.hidden_authors = blocked_by(user.pk)
     else:
         viewer.guest_id = guest_id_from_cookie(guest_cookie)
         if viewer.guest_id is None:
@@ -117,17 +117,22 @@ def viewer_connect(
         if standing == Standing.REMOVED:
             raise Refused("removed", "You were removed from this Space.", 4403)
         viewer.role = services.participant_join(room=room, user=user).role
-    Presence.objects.update_or_create(
+    # Channel names are new for every socket: one INSERT, not a locked read-then-write.
+    Presence.objects.create(
         channel_name=channel_name,
-        defaults={"room": room, "user_id": viewer.user_id, "guest_id": viewer.guest_id or ""},
+        room=room,
+        user_id=viewer.user_id,
+        guest_id=viewer.guest_id or "",
     )
     return viewer, room.state
 
 
-def _blocked_by(user) -> list[int]:
+def blocked_by(user_id: int) -> frozenset[int]:
+    """Whose posts the person does not see: the people they blocked."""
+    from accounts.models import User
     from moderation.selectors import blocked_user_ids
 
-    return blocked_user_ids(user)
+    return frozenset(blocked_user_ids(User(pk=user_id)))
 
 
 def viewer_touch(*, channel_name: str) -> None:
