@@ -303,6 +303,7 @@ class RoomClient {
         if (may.has("promote_cohost") && p.role === "speaker") actions.append(this.button("Make co-host", () => this.send("promote", { user: p.user.id, role: "cohost" }), "make-cohost"));
         if (may.has("remove")) actions.append(this.button("Remove", () => this.send("remove", { user: p.user.id }), "remove", "button-danger"));
       }
+      if (!isMe) actions.append(this.reportLink(`person=${p.user.id}`, "report-person"));
       if (actions.childElementCount) item.append(actions);
       return item;
     });
@@ -362,9 +363,15 @@ class RoomClient {
       if (post.pinned) row.prepend(el("span", { class: "badge", text: "Pinned" }), " ");
       if (may.has("post_pin")) row.append(" ", this.button(post.pinned ? "Unpin" : "Pin", () => this.send("post_pin", { post: post.id, pinned: !post.pinned }), "pin"));
       if (may.has("post_delete")) row.append(" ", this.button("Delete", () => this.send("post_delete", { post: post.id }), "delete-post", "button-ghost"));
+      const mine = this.state.you.user && this.state.you.user.id === post.author.id;
+      if (!mine) row.append(" ", this.reportLink(`post=${post.id}`, "report-post"));
       return row;
     }));
     this.feedNode.scrollTop = this.feedNode.scrollHeight;
+  }
+
+  reportLink(query, testid) {
+    return el("a", { class: "muted report-link", href: `/s/${this.slug}/report/?${query}`, text: "Report", "data-testid": testid });
   }
 
   burst(emoji) {

@@ -1,5 +1,7 @@
 """The live room in Chromium: everything happens without a page reload."""
 
+import re
+
 from playwright.sync_api import expect
 
 from rooms.models import Participant
@@ -42,5 +44,7 @@ def test_a_guest_on_the_public_page_sees_a_post_just_written(new_page, signed_in
 
     feed = guest_page.get_by_test_id("feed")
     expect(feed).to_contain_text("Sam Speaker: <b>Welcome</b> everyone")
-    # Guests read the feed but cannot post.
+    # Guests read the feed but cannot post; they can report a post.
     expect(guest_page.get_by_test_id("post-form")).to_be_hidden()
+    report = feed.get_by_test_id("report-post")
+    expect(report).to_have_attribute("href", re.compile(rf"/s/{room.slug}/report/\?post=\d+$"))
