@@ -660,7 +660,15 @@ def main() -> None:
             "decoders do not fit on one core): it gives loss, join to first packet, speaker to\n"
             "listener at packet arrival and the FFT check. Late joiners are 5 browser-like\n"
             "listeners that join one after another once the crowd is in and decode in real time\n"
-            "through aiortc's 80 ms jitter buffer.\n\n" + text
+            "through aiortc's 80 ms jitter buffer.\n\n"
+            + (
+                "Other work shared this machine during the runs (see the load average): the\n"
+                "server's core was not idle, so rates and CPU vary between runs; rerun on an idle\n"
+                "machine before comparing designs.\n\n"
+                if max(load) > 1.5
+                else ""
+            )
+            + text
         )
     if args.churn:
         result = asyncio.run(churn(args.churn))

@@ -40,6 +40,7 @@ from aiortc import (
     RTCRtpReceiver,
     RTCRtpSender,
 )
+from aiortc.clock import current_ntp_time
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcdtlstransport import State as DtlsState
@@ -177,6 +178,11 @@ def rtp_template(fmt: RtpFormat, payload: bytes, audio_level_dbov: int | None) -
     if audio_level_dbov is not None:
         packet.extensions.audio_level = (audio_level_dbov < SPEECH_DBOV, audio_level_dbov)
     return packet.serialize(_extensions_map(fmt.mid_id, fmt.audio_level_id))
+
+
+def ntp_now() -> int:
+    """The 64-bit NTP time RTCP sender reports carry (aiortc.clock)."""
+    return current_ntp_time()
 
 
 def stamp(template: bytes, *, marker: bool, sequence: int, timestamp: int, ssrc: int) -> bytes:

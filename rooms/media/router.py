@@ -23,7 +23,6 @@ from aiortc import (
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
-from aiortc.clock import current_ntp_time
 from aiortc.exceptions import OperationError
 from aiortc.mediastreams import MediaStreamError
 
@@ -33,6 +32,7 @@ from .aiortc_compat import (
     RtpStream,
     close_peer_connection,
     gather_on,
+    ntp_now,
     rtp_template,
     shorten_jitter_buffer,
 )
@@ -427,7 +427,7 @@ class Router:
         rows = {id(peer): row for row, peer in enumerate(contributors)}
         templates: dict[RtpFormat, bytes] = {}
         timestamp = self._ticks * FRAME_SAMPLES
-        ntp_time = current_ntp_time()
+        ntp_time = ntp_now()
         for peer in audience:
             stream = peer.stream
             assert stream is not None and stream.format is not None
