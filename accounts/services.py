@@ -1,7 +1,5 @@
 """Writes to accounts, profiles and in-site notifications."""
 
-from collections.abc import Iterable
-
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -46,9 +44,10 @@ def notification_create(*, user: User, text: str, url: str = "", key: str) -> No
     return notification
 
 
-def notifications_mark_read(*, user: User, ids: Iterable[int] | None = None) -> int:
-    """Mark the person's unread notifications read (only `ids`, when given); returns how many."""
+def notifications_mark_read(*, user: User, up_to_id: int | None = None) -> int:
+    """Mark the person's unread notifications read: all, or those up to `up_to_id` (the newest
+    one they were shown, so one arriving meanwhile stays unread). Returns how many."""
     unread = Notification.objects.filter(user=user, read_at__isnull=True)
-    if ids is not None:
-        unread = unread.filter(pk__in=list(ids))
+    if up_to_id is not None:
+        unread = unread.filter(pk__lte=up_to_id)
     return unread.update(read_at=timezone.now())

@@ -35,5 +35,6 @@ def profile_detail(request: HttpRequest, username: str) -> HttpResponse:
 def notifications(request: HttpRequest) -> HttpResponse:
     """The person's recent notifications; opening the page marks the ones shown read."""
     shown = notifications_recent(user=request.user)
-    notifications_mark_read(user=request.user, ids=[n.pk for n in shown if n.read_at is None])
+    if shown:
+        notifications_mark_read(user=request.user, up_to_id=max(n.pk for n in shown))
     return render(request, "accounts/notifications.html", {"notifications": shown})

@@ -135,7 +135,12 @@ def room_ended(*, room: Room) -> None:
 def _host_reminder(job: ScheduledJob, room: Room, now: datetime) -> str | None:
     if not room.is_scheduled:
         return Outcome.OBSOLETE
-    text = f"Your Space “{room.title}” starts in {_duration(room.scheduled_for - now)}."
+    if room.scheduled_for > now:
+        text = f"Your Space “{room.title}” starts in {_duration(room.scheduled_for - now)}."
+    else:  # the worker was down: late, but the host still has until the auto-cancel
+        text = (
+            f"Your Space “{room.title}” was due to start {_duration(now - room.scheduled_for)} ago."
+        )
     path = reverse("room_detail", args=[room.slug])
     key = f"host-reminder:{job.pk}"
     notification_create(user=room.host, text=text, url=path, key=key)

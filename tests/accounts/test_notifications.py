@@ -4,7 +4,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import Notification
-from accounts.services import notification_create
+from accounts.services import notification_create, notifications_mark_read
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -60,3 +60,11 @@ def test_the_unread_count_costs_one_query(client_for, user):
         client.get(reverse("profile_edit"))
     counts = [q["sql"] for q in queries if "accounts_notification" in q["sql"]]
     assert len(counts) == 1
+
+
+def test_one_that_arrives_while_the_page_is_open_stays_unread(user):
+    shown = tell(user, "“Jazz hour” is live now.", "a")
+    newer = tell(user, "“News” was cancelled.", "b")
+    assert notifications_mark_read(user=user, up_to_id=shown.pk) == 1
+    newer.refresh_from_db()
+    assert newer.read_at is None

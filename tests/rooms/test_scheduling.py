@@ -132,6 +132,14 @@ def test_the_host_is_reminded_once_ten_minutes_before(user):
     assert pending(room, Kind.HOST_REMINDER) is None
 
 
+def test_a_host_reminder_that_ran_late_says_so(user):
+    room = schedule(user)
+    scheduling.due_work_run(now=room.scheduled_for + timedelta(minutes=3))
+    assert Notification.objects.get(user=user).text == (
+        "Your Space “Tomorrow's talk” was due to start 3 minutes ago."
+    )
+
+
 def test_a_host_reminder_already_sent_is_sent_again_for_a_later_start(user):
     room = schedule(user, minutes=15)
     scheduling.due_work_run(now=room.scheduled_for - timedelta(minutes=10))
