@@ -6,6 +6,9 @@ directory the test reads.
 
 import os
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 
@@ -44,3 +47,30 @@ def mail_messages(mail_dir: Path) -> list[str]:
     for path in sorted(mail_dir.glob("*.log"), key=lambda p: p.stat().st_mtime):
         messages += [m for m in path.read_text().split("-" * 79) if m.strip()]
     return messages
+
+
+def start_daphne(port: int, env: dict[str, str], log) -> subprocess.Popen:
+    """daphne serving the project on 127.0.0.1:`port`, its output to `log` (call
+    `wait_until_listening` before connecting)."""
+    from django.conf import settings
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+        + ["spaces_project.asgi:application"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_until_listening(process: subprocess.Popen, port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server on port {port} did not start") from None
+            time.sleep(0.1)

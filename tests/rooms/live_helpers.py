@@ -137,3 +137,16 @@ def _room_state(room):
 async def room_state(room):
     """Everything a socket message could change in a Space, posts included."""
     return await sync_to_async(_room_state)(room)
+
+
+async def eventually(check, timeout: float = 5.0) -> None:
+    """Wait until `check()` (sync or async) is true: for work a socket does after it closed."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from rooms.protocol import MAX_FRAME_BYTES, SCHEMAS, ProtocolError, parse
 
-from .live_helpers import join, room_state
+from .live_helpers import eventually, join, room_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,6 +62,10 @@ MALFORMED = [
 ]
 
 
+async def no_presence(room) -> bool:
+    return not await room.presences.aexists()
+
+
 @pytest.fixture
 def lenient(settings):
     """Room for many bad messages on one socket (the limits have their own tests)."""
@@ -104,7 +108,7 @@ async def test_a_socket_that_keeps_sending_bad_input_is_closed_with_4400(setting
     closing = await socket.wait_for("closing")
     assert closing["code"] == "bad_json" and closing["message"]
     assert await socket.wait_closed() == 4400
-    assert not await live_space.room.presences.aexists()
+    await eventually(lambda: no_presence(live_space.room))
     await socket.close()
 
 
@@ -119,7 +123,7 @@ async def test_a_flood_gets_warnings_then_is_closed_with_4429(settings, live_spa
     assert kinds.count("pong") >= settings.SPACES_SOCKET_BURST
     assert warnings[0]["type"] == "error" and warnings[-1]["type"] == "closing"
     assert len(warnings) < 10  # warned, not answered message by message
-    assert not await live_space.room.presences.aexists()
+    await eventually(lambda: no_presence(live_space.room))
     await socket.close()
 
 

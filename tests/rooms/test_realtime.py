@@ -79,19 +79,30 @@ async def test_events_everyone_reacts_to_are_observed_by_every_socket(hub):
     assert [s.observed for s in sockets] == [["room_ended"]] * 3
 
 
-async def test_the_hub_is_in_the_process_group_while_it_holds_sockets(hub):
+async def test_the_hub_is_in_the_process_group_while_it_holds_sockets(monkeypatch, hub):
     layer = get_channel_layer()
+    calls = []
+    for name in ("group_add", "group_discard"):
+        real = getattr(layer, name)
+
+        async def spy(group, channel, real=real, name=name):
+            calls.append((name, group, channel))
+            await real(group, channel)
+
+        monkeypatch.setattr(layer, name, spy)
     first, second = FakeSocket(), FakeSocket()
     await hub.add(1, first)
     await hub.add(2, second)
-    assert hub.channel_name in layer.groups.get(realtime.PROCESS_GROUP, {})
+    channel = hub.channel_name
+    assert calls == [("group_add", realtime.PROCESS_GROUP, channel)]
     await hub.discard(1, first)
-    assert hub.channel_name in layer.groups.get(realtime.PROCESS_GROUP, {})
+    assert len(calls) == 1
     await hub.discard(2, second)
-    assert hub.channel_name not in layer.groups.get(realtime.PROCESS_GROUP, {})
+    assert calls[1:] == [("group_discard", realtime.PROCESS_GROUP, channel)]
     assert hub._task is None and hub.socket_count == 0
     # And it starts again with the next socket.
     await hub.add(1, first)
+    assert calls[-1][0] == "group_add"
     await broadcast(1, "hand_raised", user={"id": 5, "name": "E"})
     await until(lambda: first.frames)
 
