@@ -264,11 +264,17 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def handle_invite_decline(self, message) -> None:
         await self.act("invite_decline", invite=message["invite"])
 
+    async def handle_invite_revoke(self, message) -> None:
+        await self.act("invite_revoke", invite=message["invite"])
+
     async def handle_promote(self, message) -> None:
         await self.act("promote", target=message["user"], role=message["role"])
 
     async def handle_move_to_audience(self, message) -> None:
         await self.act("move_to_audience", target=message["user"])
+
+    async def handle_cohost_remove(self, message) -> None:
+        await self.act("cohost_remove", target=message["user"])
 
     async def handle_mute(self, message) -> None:
         await self.act("mute", target=message["user"], muted=message["muted"])

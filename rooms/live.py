@@ -215,6 +215,11 @@ def act(*, viewer: Viewer, operation: str, **fields: Any) -> Any:
             if operation == "invite_accept":
                 return services.invite_accept(invite=invite, user=actor)
             return services.invite_decline(invite=invite, user=actor)
+        case "invite_revoke":
+            invite = Invite.objects.filter(pk=fields["invite"], room=room).first()
+            if invite is None:
+                raise Refused("not_found", "There is no such invite in this Space.")
+            return services.invite_revoke(invite=invite, actor=actor)
         case "promote":
             promote = (
                 services.cohost_promote
@@ -224,6 +229,8 @@ def act(*, viewer: Viewer, operation: str, **fields: Any) -> Any:
             return promote(room=room, user=target, actor=actor)
         case "move_to_audience":
             return services.participant_move_to_audience(room=room, user=target, actor=actor)
+        case "cohost_remove":
+            return services.cohost_remove(room=room, user=target, actor=actor)
         case "mute":
             change = services.speaker_mute if fields["muted"] else services.speaker_unmute
             return change(room=room, user=target, actor=actor)

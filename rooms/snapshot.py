@@ -36,10 +36,12 @@ def _person(user) -> dict:
 _ACTING = {
     "hand_accept": (Action.HAND_ACCEPT, Standing.LISTENER),
     "invite": (Action.INVITE_SPEAKER, Standing.LISTENER),
+    "invite_revoke": (Action.INVITE_SPEAKER, Standing.LISTENER),
     "promote_speaker": (Action.SPEAKER_PROMOTE, Standing.LISTENER),
     "promote_cohost": (Action.COHOST_PROMOTE, Standing.SPEAKER),
     "mute": (Action.MUTE, Standing.SPEAKER),
     "move_to_audience": (Action.MOVE_TO_AUDIENCE, Standing.SPEAKER),
+    "cohost_remove": (Action.COHOST_REMOVE, Standing.COHOST),
     "remove": (Action.REMOVE, Standing.LISTENER),
 }
 

@@ -143,6 +143,16 @@ CASES = {
         prepare=invite_actor,
         watcher=inviter_for,
     ),
+    "invite_revoke": Case(  # an invite the host sent: the host or a co-host withdraws it
+        lambda s, a: {"type": "invite_revoke", "invite": s.invite.pk},
+        MODERATORS,
+        "invite_revoked",
+        effect=lambda s, a: Invite.objects.get(pk=s.invite.pk).outcome == "revoked",
+        prepare=lambda s, a: setattr(
+            s, "invite", InviteFactory(room=s.room, invitee=s.quiet, inviter=s.host)
+        ),
+        watcher=lambda s, a: s.quiet,
+    ),
     "promote_speaker": Case(
         lambda s, a: {"type": "promote", "user": s.quiet.pk, "role": "speaker"},
         MODERATORS,
@@ -160,6 +170,13 @@ CASES = {
         MODERATORS,
         "moved_to_audience",
         effect=lambda s, a: row(s, s.speaker2).role == "listener",
+    ),
+    "cohost_remove": Case(  # the co-host stays on stage as a speaker
+        lambda s, a: {"type": "cohost_remove", "user": s.cohost.pk},
+        # A co-host "removing" themselves is refused: stepping down is move_to_audience.
+        HOST_ONLY,
+        "cohost_removed",
+        effect=lambda s, a: row(s, s.cohost).role == "speaker",
     ),
     "mute": Case(
         lambda s, a: {"type": "mute", "user": s.speaker2.pk, "muted": True},
@@ -336,6 +353,8 @@ FOREIGN = {
     "remove": (lambda t: {"user": t.listener.pk}, "not_in_space"),
     "post_pin": (lambda t: {"post": t.post.pk, "pinned": True}, "invalid"),
     "post_delete": (lambda t: {"post": t.post.pk}, "invalid"),
+    "cohost_remove": (lambda t: {"user": t.cohost.pk}, "not_in_space"),
+    "invite_revoke": (lambda t: {"invite": t.invite.pk}, "not_found"),
     "invite_accept": (lambda t: {"invite": t.invite.pk}, "not_found"),
     "invite_decline": (lambda t: {"invite": t.invite.pk}, "not_found"),
 }
