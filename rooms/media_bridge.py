@@ -26,7 +26,7 @@ from django.db import transaction
 from django.db.models import Count
 
 from . import events
-from .media import MediaConfig, OfferError, RouterRegistry
+from .media import JoinAborted, MediaConfig, OfferError, RouterClosed, RouterRegistry
 from .models import Participant, Room
 from .permissions import ON_STAGE
 
@@ -167,6 +167,10 @@ async def local_offer(
     except OfferError as error:
         room_speakers.pop(peer_id, None)
         raise OfferRefused("bad_offer", f"That audio offer can't be used: {error}") from None
+    except (RouterClosed, JoinAborted):
+        # The Space's audio closed (it ended) or a newer offer replaced this one meanwhile.
+        room_speakers.pop(peer_id, None)
+        raise OfferRefused("audio_closed", "Audio for this Space is not available.") from None
 
 
 async def disconnect(room_id: int, peer_id: str, media_worker: str | None = None) -> None:

@@ -188,6 +188,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # aioice logs every connectivity check at INFO.
+    "loggers": {"aioice": {"level": "WARNING"}},
 }
 
 # Spaces
