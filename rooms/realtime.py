@@ -56,6 +56,9 @@ class Hub:
         self._refresh: asyncio.Task | None = None
         self._starting: asyncio.Lock = asyncio.Lock()
         self._gc_frozen = False
+        # The last listener count broadcast per room (at most ~1 s old while people come and
+        # go): a joining socket's snapshot uses it instead of counting every presence row.
+        self.listeners: dict[int, int] = {}
 
     @property
     def socket_count(self) -> int:
@@ -78,6 +81,7 @@ class Hub:
             sockets.discard(socket)
             if not sockets:
                 del self.rooms[room_id]
+                self.listeners.pop(room_id, None)
         if not self.rooms and self._task is not None:
             task, self._task = self._task, None
             task.cancel()
@@ -118,6 +122,8 @@ class Hub:
         sockets = self.rooms.get(room_id)
         if not sockets:
             return 0
+        if event["type"] == "listeners":
+            self.listeners[room_id] = event["count"]
         frame = json.dumps(event, separators=(",", ":"))
         about = (event.get("user") or {}).get("id")
         everyone = event["type"] in EVERYONE_OBSERVES

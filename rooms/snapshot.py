@@ -46,9 +46,9 @@ _ACTING = {
 }
 
 
-def viewer_state(*, room_id: int, viewer) -> dict:
+def viewer_state(*, room_id: int, viewer, room: Room | None = None) -> dict:
     """The viewer's own role, pending invite and the actions they may take."""
-    room = Room.objects.get(pk=room_id)
+    room = room if room is not None else Room.objects.get(pk=room_id)
     user = None
     row = None
     if viewer.user_id is not None:
@@ -99,8 +99,12 @@ def viewer_state(*, room_id: int, viewer) -> dict:
     }
 
 
-def room_snapshot(*, room_id: int, viewer) -> dict:
-    """The `snapshot` event a socket receives on connect (docs/protocol.md)."""
+def room_snapshot(*, room_id: int, viewer, listeners: int | None = None) -> dict:
+    """The `snapshot` event a socket receives on connect (docs/protocol.md).
+
+    `listeners` is the count last broadcast in this process, if known: counting presence rows
+    on every join costs O(listeners) per join, and the count is coalesced to a tick anyway.
+    """
     from . import live, posts
 
     room = Room.objects.select_related("host__profile").get(pk=room_id)
@@ -139,7 +143,7 @@ def room_snapshot(*, room_id: int, viewer) -> dict:
         "hands": [
             {"user": _person(p.user), "raised_at": p.hand_raised_at.isoformat()} for p in hands
         ],
-        "listeners": live.listener_count(room.pk),
+        "listeners": live.listener_count(room.pk) if listeners is None else listeners,
         "posts": [posts.post_payload(post) for post in reversed(feed)],
-        "you": viewer_state(room_id=room_id, viewer=viewer),
+        "you": viewer_state(room_id=room_id, viewer=viewer, room=room),
     }
