@@ -108,6 +108,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.refuse(refused.close_code, refused.code, refused.message)
             return
         self.room_id = self.viewer.room_id
+        self.joined_live = room_state == "live"
         self.limits = TokenBucket(settings.SPACES_SOCKET_RATE, settings.SPACES_SOCKET_BURST)
         self.reactions = TokenBucket(settings.SPACES_REACTION_RATE, settings.SPACES_REACTION_BURST)
         self.bad_messages = 0
@@ -141,8 +142,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def readmit(self) -> None:
         """The Space went live while this socket waited: join it now, and start afresh."""
-        if self.room_id is None:
+        if self.room_id is None or self.joined_live:
             return
+        self.joined_live = True
         try:
             self.viewer, _ = await self.admit()
         except live.Refused as refused:

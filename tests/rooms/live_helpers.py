@@ -1,14 +1,17 @@
 """Connecting test sockets to the room consumer, as a signed-in person or as a guest."""
 
 import asyncio
+import contextlib
 import json
 
+import pytest
 from asgiref.sync import sync_to_async
 from channels.routing import URLRouter
 from channels.sessions import CookieMiddleware
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
+from rooms import live, realtime
 from rooms.live import GUEST_COOKIE, guest_cookie_value
 from rooms.models import Post
 from rooms.routing import websocket_urlpatterns
@@ -150,3 +153,22 @@ async def eventually(check, timeout: float = 5.0) -> None:
             return
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.02)
+
+
+async def settle_ticks() -> None:
+    """Cancel the count and reaction ticks still waiting in this event loop. Each test has its
+    own loop (a server process has one), so a tick left pending is a test's concern only."""
+    for coalescer in (live.counts, live.reactions.coalescer):
+        task = coalescer._task
+        if task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+@pytest.fixture
+async def settled_ticks():
+    yield
+    await settle_ticks()
+    hubs = [h for h in realtime._hubs.values() if h.socket_count]
+    assert not hubs, "a test left sockets open: close every socket it opens"

@@ -18,9 +18,14 @@ from django.utils import timezone
 from rooms.models import Invite, Participant, Post, Room
 from tests.factories import InviteFactory, ParticipantFactory, RoomFactory, UserFactory
 
-from .live_helpers import join, open_socket, room_state
+from .live_helpers import (
+    join,
+    open_socket,
+    room_state,
+    settled_ticks,  # noqa: F401 (a fixture)
+)
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("settled_ticks")]
 
 ROLES = ("host", "cohost", "speaker", "listener", "outsider", "guest")
 
@@ -464,3 +469,22 @@ async def test_an_ended_space_sends_its_final_state_and_closes():
     assert hello["you"]["may"] == []
     assert await socket.wait_closed() == 4410
     await socket.close()
+
+
+async def test_staff_act_as_host_in_any_space_over_the_socket(staff_moderator, live_space):
+    room, host = live_space.room, live_space.host
+    guest, _ = await join(room, None)
+    staff, hello = await join(room, staff_moderator)
+    assert hello["you"]["role"] == "listener"
+    assert {"end", "remove", "promote_cohost", "post_pin"} <= set(hello["you"]["may"])
+    await staff.send(type="promote", user=live_space.listener.pk, role="cohost")
+    assert (await guest.wait_for("cohost_promoted"))["actor"] == staff_moderator.pk
+    # Staff may remove even the host: the longest-serving co-host takes over.
+    await staff.send(type="remove", user=host.pk)
+    await guest.wait_for("participant_removed")
+    assert (await guest.wait_for("host_changed"))["user"]["id"] == live_space.cohost.pk
+    await staff.send(type="end")
+    await guest.wait_for("room_ended")
+    assert await staff.wait_closed() == 4410
+    await staff.close()
+    await guest.close()

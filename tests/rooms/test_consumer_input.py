@@ -12,9 +12,14 @@ from hypothesis import strategies as st
 
 from rooms.protocol import MAX_FRAME_BYTES, SCHEMAS, ProtocolError, parse
 
-from .live_helpers import eventually, join, room_state
+from .live_helpers import (
+    eventually,
+    join,
+    room_state,
+    settled_ticks,  # noqa: F401 (a fixture)
+)
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("settled_ticks")]
 
 BIG = "a" * (MAX_FRAME_BYTES + 1)
 

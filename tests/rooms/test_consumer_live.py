@@ -15,9 +15,15 @@ from rooms import live, realtime, services
 from rooms.models import Participant, Presence
 from tests.factories import ParticipantFactory, ScheduledRoomFactory, UserFactory
 
-from .live_helpers import join, open_socket, room_state
+from .live_helpers import (
+    join,
+    open_socket,
+    room_state,
+    settle_ticks,
+    settled_ticks,  # noqa: F401 (a fixture)
+)
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("settled_ticks")]
 
 PARTICIPANTS = reverse("admin:rooms_participant_changelist")
 ROOMS = reverse("admin:rooms_room_changelist")
@@ -254,10 +260,10 @@ async def test_a_guest_sees_a_post_just_written_and_newcomers_get_the_feed(live_
         "name": live_space.listener.display_name,
     }
     assert not seen["pinned"]
-    _, newcomer = await join(live_space.room, None, guest_id="newcomer")
+    late, newcomer = await join(live_space.room, None, guest_id="newcomer")
     assert [p["text"] for p in newcomer["posts"]] == ["Hello, room <b>!</b>"]
-    await guest.close()
-    await author.close()
+    for socket in (guest, author, late):
+        await socket.close()
 
 
 async def test_an_author_deletes_their_own_post_but_not_someone_elses(live_space):
@@ -274,9 +280,9 @@ async def test_an_author_deletes_their_own_post_but_not_someone_elses(live_space
     assert (await guest.wait_for("post_deleted"))["post"] == mine
     await host.send(type="post_pin", post=theirs, pinned=True)
     assert (await guest.wait_for("post_pinned"))["post"] == theirs
-    _, newcomer = await join(live_space.room, None, guest_id="newcomer")
+    late, newcomer = await join(live_space.room, None, guest_id="newcomer")
     assert [(p["text"], p["pinned"]) for p in newcomer["posts"]] == [("Welcome all", True)]
-    for socket in (guest, author, host):
+    for socket in (guest, author, host, late):
         await socket.close()
 
 
@@ -340,6 +346,7 @@ async def test_a_reconnect_after_a_server_restart_restores_the_same_state(live_s
         sockets = [await join(live_space.room, person) for person in people]
         for socket, _ in sockets:
             await socket.close()
+        await settle_ticks()
         return [hello for _, hello in sockets]
 
     host_after, listener_after, guest_after = await asyncio.to_thread(asyncio.run, after_restart())
