@@ -82,7 +82,9 @@ async def test_many_joins_and_leaves_leave_nothing_behind(media_config):
         before,
         after,
     )  # 200 leaked joins: ~100,000
-    assert after["rss"] - before["rss"] < 8 * 2**20, (before, after)
+    # RSS moves with the allocator and the rest of the test run; a leak of one peer connection
+    # per cycle (hundreds of KB) would still show many times over.
+    assert after["rss"] - before["rss"] < 16 * 2**20, (before, after)
 
 
 async def test_closing_a_room_closes_every_connection(media_config):
