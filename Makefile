@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean bench-signaling
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,3 +29,7 @@ bench: $(VENV)/.dev
 
 clean:
 	rm -rf var staticfiles
+
+# Signaling: N sockets join one Space on one daphne process, then a promote; see docs/benchmarks.md.
+bench-signaling: $(VENV)/.dev
+	scripts/in-netns.sh $(PY) bench/signaling.py --profile-fanout
