@@ -272,7 +272,10 @@ class ReactionTally:
 async def _flush_count(room_id: int) -> None:
     from channels.db import database_sync_to_async
 
-    await database_sync_to_async(publish_listener_count)(room_id)
+    # Count in a worker thread, send from the event loop: a worker thread that sends through
+    # `async_to_sync` waits on this loop, and hangs the process if the loop stops (shutdown).
+    count = await database_sync_to_async(listener_count)(room_id)
+    await events.abroadcast(room_id, "listeners", {"count": count})
 
 
 # Per process: listener counts at most once a second per room, reactions as bursts.

@@ -5,6 +5,9 @@ the guest cookie. Runs in the services pass of `make test` (REDIS_URL and DATABA
 import asyncio
 import json
 import os
+import subprocess
+from dataclasses import dataclass
+from typing import IO
 
 import pytest
 import websockets
@@ -38,26 +41,52 @@ async def _close_thread_connections():
     await sync_to_async(connections.close_all)()
 
 
+@dataclass
+class Server:
+    port: int
+    process: subprocess.Popen
+    log: IO[bytes]
+
+    def stop(self, within: float = 10) -> None:
+        """SIGTERM, as a deploy or restart does: the process must exit promptly."""
+        if self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=within)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            self.log.seek(0)
+            raise AssertionError(
+                f"daphne on port {self.port} did not stop within {within} s\n"
+                + self.log.read().decode()[-4000:]
+            ) from None
+
+
 @pytest.fixture
 def two_servers(transactional_db, tmp_path):
     """Two daphne processes on the test database and the same Redis."""
-    ports = [free_port(), free_port()]
     env = process_env(tmp_path)
-    logs = [open(tmp_path / f"daphne-{port}.log", "w+b") for port in ports]  # noqa: SIM115
-    processes = [start_daphne(port, env, log) for port, log in zip(ports, logs, strict=True)]
+    servers = []
+    for _ in range(2):
+        port = free_port()
+        log = open(tmp_path / f"daphne-{port}.log", "w+b")  # noqa: SIM115
+        servers.append(Server(port, start_daphne(port, env, log), log))
     try:
-        for process, port in zip(processes, ports, strict=True):
-            wait_until_listening(process, port)
-        yield ports
+        for server in servers:
+            wait_until_listening(server.process, server.port)
+        yield servers
     finally:
-        for process in processes:
-            process.terminate()
-        for process, log in zip(processes, logs, strict=True):
-            process.wait(timeout=10)
-            if os.environ.get("SHOW_SERVER_LOG"):
-                log.seek(0)
-                print(log.read().decode())
-            log.close()
+        try:
+            for server in servers:
+                server.stop()
+        finally:
+            for server in servers:
+                if os.environ.get("SHOW_SERVER_LOG"):
+                    server.log.seek(0)
+                    print(server.log.read().decode())
+                server.log.close()
 
 
 class Peer:
@@ -123,7 +152,7 @@ def make_space():
 
 
 async def test_a_change_through_one_process_reaches_people_on_the_other(two_servers):
-    a, b = two_servers
+    a, b = (server.port for server in two_servers)
     room, host_user, listener_user, other_user = await sync_to_async(make_space)()
     host, hello = await join_peer(a, room, host_user)
     listener, mine = await join_peer(b, room, listener_user)
@@ -173,7 +202,7 @@ async def test_a_change_through_one_process_reaches_people_on_the_other(two_serv
 
 
 async def test_the_real_stack_checks_the_origin_and_the_guest_cookie(two_servers):
-    port = two_servers[0]
+    port = two_servers[0].port
     room, host_user, *_ = await sync_to_async(make_space)()
     cookie = await sync_to_async(session_cookie)(host_user)
     with pytest.raises(websockets.InvalidStatus) as refused:
@@ -191,3 +220,39 @@ async def test_the_real_stack_checks_the_origin_and_the_guest_cookie(two_servers
     host, hello = await join_peer(port, room, host_user)
     assert hello["you"]["role"] == "host"
     await host.connection.close()
+
+
+def shape(snapshot: dict) -> dict:
+    return {key: snapshot[key] for key in ("room", "stage", "hands", "posts")}
+
+
+async def test_after_a_restart_people_reconnect_to_the_same_state(two_servers):
+    a, b = two_servers
+    room, host_user, listener_user, other_user = await sync_to_async(make_space)()
+    host, _ = await join_peer(a.port, room, host_user)
+    listener, _ = await join_peer(a.port, room, listener_user)
+    guest, _ = await join_peer(a.port, room, guest_id="guest")
+    await listener.send(type="hand_raise")
+    await host.send(type="post", text="Before the restart")
+    await host.send(type="promote", user=other_user.pk, role="speaker")
+    await guest.wait_for("speaker_promoted")
+    await host.send(type="mute", user=host_user.pk, muted=False)
+    await guest.wait_for("speaker_unmuted")
+    witness, before = await join_peer(b.port, room, guest_id="witness")
+    await witness.connection.close()
+    assert before["hands"][0]["user"]["id"] == listener_user.pk
+    assert [p["text"] for p in before["posts"]] == ["Before the restart"]
+
+    a.stop()  # with people connected to it
+
+    for peer in (host, listener, guest):
+        await peer.wait_closed()
+        assert not [e for e in peer.events if e["type"] == "closing"]  # so they reconnect
+    people = [(host_user, None), (listener_user, None), (None, "guest")]
+    again = [await join_peer(b.port, room, user, guest_id=g) for user, g in people]
+    for _, hello in again:
+        assert shape(hello) == shape(before)
+    assert again[0][1]["you"]["role"] == "host" and not again[0][1]["you"]["muted"]
+    assert "hand_lower" in again[1][1]["you"]["may"]
+    for peer, _ in again:
+        await peer.connection.close()

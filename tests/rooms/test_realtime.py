@@ -208,3 +208,21 @@ def test_the_token_bucket_allows_a_burst_then_its_rate(monkeypatch):
     assert [bucket.take(), bucket.take()] == [True, False]
     now[0] += 60  # never more than the burst
     assert sum(bucket.take() for _ in range(10)) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_listener_counts_are_sent_from_the_event_loop(monkeypatch, live_space):
+    # A worker thread that sends through `async_to_sync` waits on the event loop: when daphne
+    # stops its loop on shutdown that thread never finishes, and the process cannot exit.
+    def from_a_thread(*args):
+        raise AssertionError("the count was sent from a worker thread")
+
+    sent = []
+
+    async def abroadcast(room_id, event_type, payload):
+        sent.append((room_id, event_type, payload))
+
+    monkeypatch.setattr(events, "group_send", from_a_thread)
+    monkeypatch.setattr(events, "abroadcast", abroadcast)
+    await live._flush_count(live_space.room.pk)
+    assert sent == [(live_space.room.pk, "listeners", {"count": 0})]
