@@ -242,7 +242,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         now = time.monotonic()
         if now - self.last_touch > settings.SPACES_PRESENCE_TOUCH_SECONDS:
             self.last_touch = now
-            await database_sync_to_async(live.viewer_touch)(channel_name=self.channel_name)
+            state = await database_sync_to_async(live.viewer_touch)(viewer=self.viewer)
+            if state in (None, "ended", "cancelled"):
+                # An end this socket was not told of (from another process without a shared
+                # channel layer): say so, as the event would have.
+                await self.send_event({"v": events.VERSION, "type": "room_ended"})
+                await self.close(Close.OVER)
+                return
         await self.send_event({"v": events.VERSION, "type": "pong"})
 
     async def handle_hand_raise(self, message) -> None:

@@ -135,9 +135,25 @@ def blocked_by(user_id: int) -> frozenset[int]:
     return frozenset(blocked_user_ids(User(pk=user_id)))
 
 
-def viewer_touch(*, channel_name: str) -> None:
-    """Heartbeat: the socket is still there."""
-    Presence.objects.filter(channel_name=channel_name).update(last_seen=timezone.now())
+def viewer_touch(*, viewer: Viewer) -> str | None:
+    """Heartbeat: the socket is still there. Returns the Space's state (None if it is gone).
+
+    The state check lets a socket learn of an end it was not told about: with the in-memory
+    channel layer, events from the Celery worker process (an auto-end) reach no socket. A row
+    swept while the socket lived on (a stalled process) is written again.
+    """
+    state = Room.objects.filter(pk=viewer.room_id).values_list("state", flat=True).first()
+    touched = Presence.objects.filter(channel_name=viewer.channel_name).update(
+        last_seen=timezone.now()
+    )
+    if not touched and state == Room.State.LIVE:
+        Presence.objects.create(
+            room_id=viewer.room_id,
+            user_id=viewer.user_id,
+            guest_id=viewer.guest_id or "",
+            channel_name=viewer.channel_name,
+        )
+    return state
 
 
 def viewer_disconnect(*, channel_name: str) -> None:

@@ -162,7 +162,11 @@ class RoomClient {
   on_invite_revoked() { this.state.you.invite = null; }
   on_invite_declined(event) { this.flash(`${event.user.name} declined the invite.`); }
 
-  on_post_created(event) { this.state.posts.push(event.post); this.state.posts = this.state.posts.slice(-100); }
+  on_post_created(event) {
+    if (this.state.posts.some((p) => p.id === event.post.id)) return;  // already in the snapshot
+    this.state.posts.push(event.post);
+    this.state.posts = this.state.posts.slice(-100);
+  }
   on_post_deleted(event) { this.state.posts = this.state.posts.filter((p) => p.id !== event.post); }
   on_post_pinned(event) { for (const p of this.state.posts) p.pinned = p.id === event.post && event.pinned; }
   on_reactions(event) {

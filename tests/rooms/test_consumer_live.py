@@ -397,3 +397,22 @@ async def test_a_room_state_snapshot_comes_before_any_delta(live_space):
     before = await room_state(live_space.room)
     assert len(before[1]) == 5
     await host.close()
+
+
+async def test_a_heartbeat_learns_of_an_end_no_event_announced(live_space, settings):
+    """With the in-memory layer an auto-end in the Celery worker reaches no socket: the next
+    heartbeat reads the Space's state and closes the socket as the event would have."""
+    from rooms.models import Room
+
+    settings.SPACES_PRESENCE_TOUCH_SECONDS = 0
+    socket, _ = await join(live_space.room, live_space.listener)
+    await Presence.objects.filter(room=live_space.room).adelete()  # swept while alive
+    await socket.send(type="ping")
+    await socket.wait_for("pong")
+    assert await Presence.objects.filter(room=live_space.room).acount() == 1  # written again
+
+    await Room.objects.filter(pk=live_space.room.pk).aupdate(state="ended")  # no event sent
+    await socket.send(type="ping")
+    await socket.wait_for("room_ended")
+    assert await socket.wait_closed() == 4410
+    await socket.close()

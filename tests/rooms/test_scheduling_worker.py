@@ -324,8 +324,9 @@ def test_a_live_space_whose_host_vanished_is_swept_and_ended(worker):
     Presence.objects.create(room=room, user=host, channel_name="host-socket")
 
     # Heartbeats for longer than sweep + auto-end take (3 s): the Space stays live.
+    viewer = live.Viewer(room_id=room.pk, channel_name="host-socket", user_id=host.pk)
     for _ in range(15):
-        live.viewer_touch(channel_name="host-socket")
+        live.viewer_touch(viewer=viewer)
         time.sleep(0.3)
     assert Room.objects.get(pk=room.pk).state == "live"
     last_heartbeat = timezone.now()
