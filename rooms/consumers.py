@@ -138,6 +138,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             user=self.scope.get("user"),
             guest_cookie=self.scope.get("cookies", {}).get(live.GUEST_COOKIE),
             channel_name=self.channel_name,
+            client_address=(self.scope.get("client") or [None])[0],
         )
 
     async def readmit(self) -> None:

@@ -16,6 +16,8 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from spaces_project import ratelimit
+
 from . import events, posts, services
 from .models import Invite, Participant, Presence, Room
 from .permissions import Standing, standing_of
@@ -83,11 +85,17 @@ class Viewer:
 
 
 def viewer_connect(
-    *, slug: str, user, guest_cookie: str | None, channel_name: str
+    *,
+    slug: str,
+    user,
+    guest_cookie: str | None,
+    channel_name: str,
+    client_address: str | None = None,
 ) -> tuple[Viewer, str]:
     """Admit a socket to a Space: join it as a participant (signed in) and record presence.
 
-    Refuses unknown Spaces (4404), guests without the public page's cookie (4401), guests where
+    Refuses unknown Spaces (4404), guests connecting too often from one address (4429), guests
+    without the public page's cookie (4401), guests where
     the host turned guest listening off, suspended people and removed people (4403).
     """
     room = Room.objects.filter(slug=slug).first()
@@ -104,6 +112,11 @@ def viewer_connect(
         viewer.user_id = user.pk
         viewer.hidden_authors = blocked_by(user.pk)
     else:
+        address = ratelimit.client_key(client_address)
+        if not ratelimit.allow(
+            "guest_socket", address, limit=settings.SPACES_GUEST_CONNECT_RATE, seconds=60
+        ):
+            raise Refused("rate_limited", "Too many connections; try again in a minute.", 4429)
         viewer.guest_id = guest_id_from_cookie(guest_cookie)
         if viewer.guest_id is None:
             raise Refused("no_guest_cookie", "Open the Space's link to listen.", 4401)

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
+from spaces_project import ratelimit
 
 from . import ice, live, selectors, services
 from .calendar import space_ics
@@ -242,6 +243,7 @@ def _int(value: str | None) -> int:
         return 0
 
 
+@ratelimit.per_ip("space_public", setting="SPACES_PUBLIC_PAGE_RATE")
 def space_public(request: HttpRequest, slug: str) -> HttpResponse:
     """The link people share: works for anyone, signed in or not."""
     page = selectors.public_page(slug=slug, viewer=request.user)
@@ -315,6 +317,7 @@ def space_remind(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("space_public", slug=room.slug)
 
 
+@ratelimit.per_ip("space_calendar", setting="SPACES_PUBLIC_PAGE_RATE")
 def space_calendar(request: HttpRequest, slug: str) -> HttpResponse:
     """An .ics file for a scheduled or live Space, for anyone with the link."""
     room = selectors.room_by_slug(slug)

@@ -290,3 +290,7 @@ SPACES_TURN = {
     "SECRET": os.environ.get("SPACES_TURN_SECRET", ""),
     "TTL": int(os.environ.get("SPACES_TURN_TTL", "3600")),
 }
+# Public endpoints, per client address and minute: the public page and its calendar file, and
+# guest socket connections (each reconnect counts).
+SPACES_PUBLIC_PAGE_RATE = int(os.environ.get("SPACES_PUBLIC_PAGE_RATE", "120"))
+SPACES_GUEST_CONNECT_RATE = int(os.environ.get("SPACES_GUEST_CONNECT_RATE", "60"))

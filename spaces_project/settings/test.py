@@ -34,3 +34,7 @@ SPACES_MEDIA = {**SPACES_MEDIA, "BIND_ADDRESSES": ["127.0.0.1"]}  # noqa: F405
 
 # Tests that kill a real worker mid-batch slow each reminder and email down by this many seconds.
 SPACES_TEST_SEND_DELAY = float(os.environ.get("SPACES_TEST_SEND_DELAY", "0"))
+
+# Tests and benchmarks open many sockets and pages from 127.0.0.1; the limits have own tests.
+SPACES_PUBLIC_PAGE_RATE = 100_000
+SPACES_GUEST_CONNECT_RATE = 100_000
