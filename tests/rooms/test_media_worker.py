@@ -21,7 +21,7 @@ WORKER = "media-test-1"
 
 @pytest.fixture
 def media_worker(settings):
-    from tests.browser.conftest import database_url
+    from tests.servers import database_url
 
     settings.SPACES_MEDIA = {**settings.SPACES_MEDIA, "MODE": "worker", "WORKERS": [WORKER]}
     env = {
