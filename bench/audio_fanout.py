@@ -10,7 +10,16 @@ listener hears 440 Hz (FFT). Run it in a loopback-only network namespace:
     scripts/in-netns.sh .venv/bin/python bench/audio_fanout.py  # N = 1, 50, 200; 1,000 joins
     scripts/in-netns.sh .venv/bin/python bench/audio_fanout.py --listeners 50 --churn 0
 
-Results are printed and written to docs/benchmarks.md, section "Audio fan-out".
+Side by side, in the same run, with the naive aiortc design (MediaRelay, one Opus encoder per
+listener), Janus' Streaming plugin (Debian's `janus`, fed the same Opus stream as RTP) and
+Janus' AudioBridge (the speaker and listeners join its room over WebRTC); the veth namespace
+lets Janus' ICE work, and the script installs Janus if it is missing:
+
+    scripts/in-netns-veth.sh .venv/bin/python bench/audio_fanout.py \
+        --designs ours naive janus audiobridge --listeners 1 50 200
+
+Results are printed and written to docs/benchmarks.md, section "Audio fan-out" (the side-by-side
+runs replace only their "Side by side" block in it).
 """
 
 from __future__ import annotations
@@ -27,8 +36,12 @@ import os
 import platform
 import re
 import resource
+import shutil
 import socket
+import struct
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -41,11 +54,13 @@ sys.path.insert(0, str(ROOT))
 
 import av  # noqa: E402
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription  # noqa: E402
+from aiortc.contrib.media import MediaRelay  # noqa: E402
 from aiortc.mediastreams import MediaStreamError  # noqa: E402
 from av.audio.frame import AudioFrame  # noqa: E402
 
 from rooms.media import MediaConfig, Router  # noqa: E402
 from rooms.media.aiortc_compat import close_peer_connection, gather_on  # noqa: E402
+from rooms.media.codec import OpusEncoder  # noqa: E402
 
 SAMPLE_RATE = 48_000
 FRAME = 960
@@ -56,6 +71,20 @@ QUIET, LOUD = 1_500, 12_000  # tone amplitudes between and during beeps
 ONSET_RMS = 3_000  # the beep's RMS after the client's stereo encoding is ~6,000; the bed ~750
 CONFIG = MediaConfig.loopback()
 PROBES = 5
+DESIGNS = ("ours", "naive", "janus", "audiobridge")
+JANUS_DESIGNS = ("janus", "audiobridge")
+
+# Janus (Debian's `janus`) as a comparison peer. libnice skips loopback interfaces, so Janus runs
+# in a namespace whose veth pair carries 127.0.0.x addresses (scripts/in-netns-veth.sh): Janus'
+# ICE candidates are on j0 (127.0.0.2), its clients gather on j1 (127.0.0.3).
+JANUS_HTTP = ("127.0.0.1", 8088)
+JANUS_ADMIN = ("127.0.0.1", 7088)  # the admin API: packets each viewer was sent
+JANUS_ADMIN_SECRET = "bench"
+JANUS_CLIENT_ADDRESSES = ["127.0.0.3"]
+JANUS_MOUNTPOINT = 1
+JANUS_BRIDGE_ROOM = 1234
+JANUS_RTP_PORT = 5002
+JANUS_LIBS = Path("/usr/lib/x86_64-linux-gnu/janus")
 
 
 # -- signaling ------------------------------------------------------------------------------------
@@ -83,6 +112,108 @@ def request_sync(port: int, message: dict[str, Any]) -> dict[str, Any]:
     return json.loads(data)
 
 
+async def janus_http(
+    path: str, body: dict[str, Any] | None = None, address: tuple[str, int] = JANUS_HTTP
+) -> dict[str, Any]:
+    """One request to Janus' HTTP API (POST with a body, GET without)."""
+    reader, writer = await asyncio.open_connection(*address)
+    data = json.dumps(body).encode() if body is not None else b""
+    method = "POST" if body is not None else "GET"
+    writer.write(
+        f"{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n".encode()
+        + data
+    )
+    await writer.drain()
+    raw = await reader.read()
+    writer.close()
+    return json.loads(raw.split(b"\r\n\r\n", 1)[1])
+
+
+async def janus_watch(peer_id: str) -> RTCPeerConnection:
+    """A Streaming plugin viewer: session, handle, watch, answer Janus' offer, start."""
+
+    def tx() -> str:
+        return os.urandom(6).hex()
+
+    session = (await janus_http("/janus", {"janus": "create", "transaction": tx()}))["data"]["id"]
+    attach = {
+        "janus": "attach",
+        "plugin": "janus.plugin.streaming",
+        "transaction": tx(),
+    }
+    handle = (await janus_http(f"/janus/{session}", attach))["data"]["id"]
+    watch = {"request": "watch", "id": JANUS_MOUNTPOINT}
+    await janus_http(
+        f"/janus/{session}/{handle}",
+        {"janus": "message", "transaction": tx(), "body": watch},
+    )
+    offer = None
+    while offer is None:  # long poll for the plugin's event that carries the offer
+        events = await janus_http(f"/janus/{session}?maxev=5")
+        for event in events if isinstance(events, list) else [events]:
+            if "jsep" in event:
+                offer = event["jsep"]["sdp"]
+            elif event.get("janus") == "event" and "error" in event["plugindata"]["data"]:
+                raise RuntimeError(f"Janus refused {peer_id}: {event}")
+    pc = RTCPeerConnection(CONFIG.rtc_configuration())
+    await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+    with gather_on(JANUS_CLIENT_ADDRESSES):
+        await pc.setLocalDescription(await pc.createAnswer())
+    start = {
+        "janus": "message",
+        "transaction": tx(),
+        "body": {"request": "start"},
+        "jsep": {"type": "answer", "sdp": pc.localDescription.sdp},
+    }
+    await janus_http(f"/janus/{session}/{handle}", start)
+    return pc
+
+
+async def janus_bridge(
+    peer_id: str, role: str, track: MediaStreamTrack | None
+) -> RTCPeerConnection:
+    """An AudioBridge participant: the speaker unmuted, listeners muted and receive-only."""
+
+    def tx() -> str:
+        return os.urandom(6).hex()
+
+    session = (await janus_http("/janus", {"janus": "create", "transaction": tx()}))["data"]["id"]
+    attach = {
+        "janus": "attach",
+        "plugin": "janus.plugin.audiobridge",
+        "transaction": tx(),
+    }
+    handle = (await janus_http(f"/janus/{session}", attach))["data"]["id"]
+    pc = RTCPeerConnection(CONFIG.rtc_configuration())
+    pc.addTransceiver(track or "audio", direction="sendonly" if track else "recvonly")
+    with gather_on(JANUS_CLIENT_ADDRESSES):
+        await pc.setLocalDescription(await pc.createOffer())
+    join = {
+        "request": "join",
+        "room": JANUS_BRIDGE_ROOM,
+        "display": peer_id,
+        "muted": role != "speaker",
+    }
+    message = {
+        "janus": "message",
+        "transaction": tx(),
+        "body": join,
+        "jsep": {"type": "offer", "sdp": pc.localDescription.sdp},
+    }
+    await janus_http(f"/janus/{session}/{handle}", message)
+    answer = None
+    while answer is None:  # long poll for the plugin's event that carries the answer
+        events = await janus_http(f"/janus/{session}?maxev=5")
+        for event in events if isinstance(events, list) else [events]:
+            if "jsep" in event:
+                answer = event["jsep"]["sdp"]
+            elif event.get("janus") == "event" and "error" in event["plugindata"]["data"]:
+                raise RuntimeError(f"Janus refused {peer_id}: {event}")
+    await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+    return pc
+
+
 def pin(role: str) -> None:
     """Give the server a core of its own; the peers stand in for other machines.
 
@@ -97,8 +228,73 @@ def pin(role: str) -> None:
         os.nice({"server": -10, "speaker": -5, "listeners": 10}[role])
 
 
-def serve(ready: mp.Queue) -> None:
-    """The server process: one Space's router behind a JSON-lines socket."""
+class NaiveRouter:
+    """The design the router replaces: aiortc's MediaRelay, one RTCPeerConnection per listener.
+
+    Each listener's sender pulls decoded frames from the relay and encodes Opus itself (aiortc's
+    96 kbps stereo encoder), so the server encodes once per listener per 20 ms.
+    """
+
+    def __init__(self) -> None:
+        self.relay = MediaRelay()
+        self.source: MediaStreamTrack | None = None
+        self.source_ready = asyncio.Event()
+        self.peers: dict[str, RTCPeerConnection] = {}
+        self.listeners: set[str] = set()
+        self.drain: asyncio.Task[None] | None = None
+
+    async def connect_speaker(self, peer_id: str, offer_sdp: str) -> str:
+        pc = RTCPeerConnection(CONFIG.rtc_configuration())
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            self.source = track
+            drained = self.relay.subscribe(track)  # keep the speaker's track read while alone
+
+            async def drain() -> None:
+                with contextlib.suppress(MediaStreamError):
+                    while True:
+                        await drained.recv()
+
+            self.drain = asyncio.get_running_loop().create_task(drain())
+            self.source_ready.set()
+
+        await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        with gather_on(CONFIG.bind_addresses):
+            await pc.setLocalDescription(await pc.createAnswer())
+        self.peers[peer_id] = pc
+        return pc.localDescription.sdp
+
+    async def connect_listener(self, peer_id: str, offer_sdp: str) -> str:
+        await self.source_ready.wait()
+        assert self.source is not None
+        pc = RTCPeerConnection(CONFIG.rtc_configuration())
+        await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        pc.addTrack(self.relay.subscribe(self.source))
+        with gather_on(CONFIG.bind_addresses):
+            await pc.setLocalDescription(await pc.createAnswer())
+        self.peers[peer_id] = pc
+        self.listeners.add(peer_id)
+        return pc.localDescription.sdp
+
+    def stats(self) -> dict[str, Any]:
+        sent = 0
+        for peer_id in self.listeners:
+            for sender in self.peers[peer_id].getSenders():
+                sent += getattr(sender, "_RTCRtpSender__packet_count", 0)
+        return {"packets_sent": sent, "listeners": len(self.listeners)}
+
+    async def close(self) -> None:
+        if self.drain is not None:
+            self.drain.cancel()
+        await asyncio.gather(
+            *(close_peer_connection(pc) for pc in self.peers.values()),
+            return_exceptions=True,
+        )
+
+
+def serve(ready: mp.Queue, design: str = "ours") -> None:
+    """The server process: one Space's router (or the naive design) behind a JSON-lines socket."""
     logging.basicConfig(level=logging.WARNING)
     pin("server")
     if os.environ.get("BENCH_SWITCH"):
@@ -117,7 +313,7 @@ def serve(ready: mp.Queue) -> None:
     gc.callbacks.append(on_gc)
 
     async def main() -> None:
-        router = Router("bench", CONFIG)
+        router: Any = Router("bench", CONFIG) if design == "ours" else NaiveRouter()
         done = asyncio.Event()
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -202,33 +398,76 @@ class BeepTrack(MediaStreamTrack):
 
 
 async def open_peer(
-    port: int, peer_id: str, role: str, track: MediaStreamTrack | None
+    port: int | str, peer_id: str, role: str, track: MediaStreamTrack | None
 ) -> RTCPeerConnection:
+    """Join as `role`; `port` is our JSON-lines server's, or "janus" for Janus' HTTP API."""
+    if port == "janus":
+        assert role == "listener"
+        return await janus_watch(peer_id)
+    if port == "audiobridge":
+        return await janus_bridge(peer_id, role, track)
     pc = RTCPeerConnection(CONFIG.rtc_configuration())
     pc.addTransceiver(track or "audio", direction="sendonly" if track else "recvonly")
     with gather_on(CONFIG.bind_addresses):
         await pc.setLocalDescription(await pc.createOffer())
     reply = await request(
-        port, {"op": "join", "peer_id": peer_id, "role": role, "offer": pc.localDescription.sdp}
+        port,
+        {
+            "op": "join",
+            "peer_id": peer_id,
+            "role": role,
+            "offer": pc.localDescription.sdp,
+        },
     )
     await pc.setRemoteDescription(RTCSessionDescription(reply["answer"], "answer"))
     return pc
 
 
-def speak(port: int, control: mp.Queue, results: mp.Queue) -> None:
+async def feed_rtp(track: BeepTrack, port: int) -> None:
+    """Janus' mountpoint input: the tone encoded as the router does (Opus, mono, 32 kbps)."""
+    encoder = OpusEncoder(CONFIG.opus_bitrate)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    ssrc = int.from_bytes(os.urandom(4), "big")
+    sequence = 0
+    with contextlib.suppress(MediaStreamError), sock:
+        while True:
+            frame = await track.recv()
+            payload = encoder.encode(frame.to_ndarray().reshape(-1))
+            if payload is None:
+                continue
+            header = struct.pack(
+                "!BBHII",
+                0x80,
+                111,
+                sequence & 0xFFFF,
+                (frame.pts or 0) & 0xFFFFFFFF,
+                ssrc,
+            )
+            sock.sendto(header + payload, ("127.0.0.1", port))
+            sequence += 1
+
+
+def speak(port: int | str, control: mp.Queue, results: mp.Queue) -> None:
     """The speaker process: publishes the beeping tone; also joins late-joiner probes."""
     logging.basicConfig(level=logging.WARNING)
     pin("speaker")
 
     async def main() -> None:
         track = BeepTrack()
-        pc = await open_peer(port, "speaker", "speaker", track)
+        pc = None
+        if port == "janus":
+            feeder = asyncio.get_running_loop().create_task(feed_rtp(track, JANUS_RTP_PORT))
+        else:
+            pc = await open_peer(port, "speaker", "speaker", track)
         results.put(("speaker-ready", None))
         loop = asyncio.get_running_loop()
         while await loop.run_in_executor(None, control.get) == "probe":
             results.put(("probes", await probe()))
         results.put(("speaker", track.onsets))
-        await close_peer_connection(pc)
+        if pc is not None:
+            await close_peer_connection(pc)
+        else:
+            feeder.cancel()
 
     async def probe() -> list[dict[str, Any]]:
         """Late joiners in a lightly loaded process: what a person joining a busy room sees."""
@@ -259,7 +498,7 @@ def speak(port: int, control: mp.Queue, results: mp.Queue) -> None:
 class Listener:
     """A full listener, as a browser: aiortc decodes in real time, beep onsets are noted."""
 
-    def __init__(self, port: int, peer_id: str) -> None:
+    def __init__(self, port: int | str, peer_id: str) -> None:
         self.port = port
         self.peer_id = peer_id
         self.pc: RTCPeerConnection | None = None
@@ -308,7 +547,7 @@ class CrowdListener:
     payload of every packet, and decodes offline to check the tone and find the beeps.
     """
 
-    def __init__(self, port: int, peer_id: str) -> None:
+    def __init__(self, port: int | str, peer_id: str) -> None:
         self.port = port
         self.peer_id = peer_id
         self.pc: RTCPeerConnection | None = None
@@ -370,7 +609,7 @@ def dominant_frequency(samples: np.ndarray) -> float:
     return float(freqs[int(np.argmax(power))])
 
 
-def listen(port: int, ids: list[str], control: mp.Queue, results: mp.Queue) -> None:
+def listen(port: int | str, ids: list[str], control: mp.Queue, results: mp.Queue) -> None:
     """A crowd process: many listeners in one event loop."""
     logging.basicConfig(level=logging.WARNING)
     pin("listeners")
@@ -421,17 +660,220 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def run(listeners: int, window: float) -> dict[str, Any]:
+class Janus:
+    """Debian's Janus: HTTP on 127.0.0.1, a Streaming mountpoint and an AudioBridge room.
+
+    The configuration is written to a temporary folder; Janus' ICE is held to j0 (its own
+    loopback is skipped by libnice). Its CPU is read from /proc/<pid>/stat (all threads).
+    """
+
+    def __init__(self) -> None:
+        if shutil.which("janus") is None:
+            raise SystemExit("janus is not installed: run scripts/in-netns-veth.sh (installs it)")
+        if "j0" not in {name for _, name in socket.if_nameindex()}:
+            raise SystemExit("no j0 interface: run Janus under scripts/in-netns-veth.sh")
+        self.folder = Path(tempfile.mkdtemp(prefix="janus-bench-"))
+        self.process: subprocess.Popen[bytes] | None = None
+        keep = {
+            "plugins": {"libjanus_streaming.so", "libjanus_audiobridge.so"},
+            "transports": {"libjanus_http.so"},
+        }
+        disabled = {
+            kind: ",".join(
+                lib.name
+                for lib in sorted((JANUS_LIBS / kind).glob("*.so"))
+                if lib.name not in keep.get(kind, set())
+            )
+            for kind in ("plugins", "transports", "events", "loggers")
+        }
+        files = {
+            "janus.jcfg": f"""
+general: {{
+    configs_folder = "{self.folder}"
+    plugins_folder = "{JANUS_LIBS / "plugins"}"
+    transports_folder = "{JANUS_LIBS / "transports"}"
+    events_folder = "{JANUS_LIBS / "events"}"
+    loggers_folder = "{JANUS_LIBS / "loggers"}"
+    log_to_file = "{self.folder / "janus.log"}"
+    debug_level = 4
+    session_timeout = 0
+    admin_secret = "{JANUS_ADMIN_SECRET}"
+}}
+media: {{
+    ipv6 = false
+    rtp_port_range = "20000-40000"
+}}
+nat: {{
+    ice_enforce_list = "j0"
+    ignore_mdns = true
+}}
+plugins: {{ disable = "{disabled["plugins"]}" }}
+transports: {{ disable = "{disabled["transports"]}" }}
+events: {{ broadcast = false
+    disable = "{disabled["events"]}" }}
+loggers: {{ disable = "{disabled["loggers"]}" }}
+""",
+            "janus.transport.http.jcfg": f"""
+general: {{ json = "compact"  base_path = "/janus"  http = true  port = {JANUS_HTTP[1]}
+    ip = "{JANUS_HTTP[0]}"  https = false }}
+admin: {{ admin_base_path = "/admin"  admin_http = true  admin_port = {JANUS_ADMIN[1]}
+    admin_ip = "{JANUS_ADMIN[0]}"  admin_https = false }}
+""",
+            "janus.plugin.streaming.jcfg": f"""
+general: {{ events = false }}
+bench: {{
+    type = "rtp"
+    id = {JANUS_MOUNTPOINT}
+    description = "bench"
+    audio = true
+    video = false
+    audioport = {JANUS_RTP_PORT}
+    audiopt = 111
+    audiocodec = "opus"
+}}
+""",
+            "janus.plugin.audiobridge.jcfg": f"""
+general: {{ events = false }}
+room-{JANUS_BRIDGE_ROOM}: {{
+    description = "bench"
+    sampling_rate = 48000
+    record = false
+}}
+""",
+        }
+        for name, text in files.items():
+            (self.folder / name).write_text(text.lstrip())
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "janus",
+                "-C",
+                str(self.folder / "janus.jcfg"),
+                "-F",
+                str(self.folder),
+                "-o",
+                "-N",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=lambda: pin("server"),
+        )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if asyncio.run(janus_http("/janus/info")).get("janus") == "server_info":
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"Janus did not answer; see {self.folder / 'janus.log'}")
+
+    def packets_sent(self) -> int:
+        """RTP packets Janus has sent to all its viewers (admin API, handle_info)."""
+
+        async def admin(path: str, body: dict[str, Any]) -> dict[str, Any]:
+            request = {**body, "transaction": "t", "admin_secret": JANUS_ADMIN_SECRET}
+            return await janus_http(path, request, JANUS_ADMIN)
+
+        async def count() -> int:
+            total = 0
+            sessions = await admin("/admin", {"janus": "list_sessions"})
+            for session in sessions["sessions"]:
+                handles = await admin(f"/admin/{session}", {"janus": "list_handles"})
+                for handle in handles["handles"]:
+                    info = await admin(f"/admin/{session}/{handle}", {"janus": "handle_info"})
+                    media = info["info"].get("webrtc", {}).get("media", {})
+                    total += sum(m["stats"]["out"]["packets"] for m in media.values())
+            return total
+
+        return asyncio.run(count())
+
+    def usage(self, phase: str) -> dict[str, Any]:
+        """CPU and packets; the admin queries stay outside the measured window."""
+        before = self._packets() if phase == "start" else None
+        used = self._cpu()
+        after = self._packets() if phase == "end" else None
+        return {**used, "stats": before or after}
+
+    def _packets(self) -> dict[str, Any]:
+        started = time.monotonic()
+        sent = self.packets_sent()
+        return {"packets_sent": sent, "packets_time": (started + time.monotonic()) / 2}
+
+    def _cpu(self) -> dict[str, Any]:
+        assert self.process is not None
+        with open(f"/proc/{self.process.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        with open(f"/proc/{self.process.pid}/status") as status:
+            rss = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+        return {
+            "cpu": (int(fields[11]) + int(fields[12])) / ticks,
+            "wall": time.monotonic(),
+            "rss": rss,
+            "gc_full": 0,
+            "gc_max_ms": 0.0,
+        }
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def run(listeners: int, window: float, design: str = "ours") -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     ready: mp.Queue = ctx.Queue()
     results: mp.Queue = ctx.Queue()
-    server = ctx.Process(target=serve, args=(ready,), daemon=True)
-    server.start()
-    port = ready.get(timeout=30)
+    children: list[Any] = []
+    janus: Janus | None = None
+    try:
+        if design in JANUS_DESIGNS:
+            janus = Janus()
+            janus.start()
+            port: int | str = design
 
+            def usage(phase: str) -> dict[str, Any]:
+                assert janus is not None
+                return janus.usage(phase)
+
+        else:
+            server = ctx.Process(target=serve, args=(ready, design), daemon=True)
+            server.start()
+            children.append(server)
+            port = ready.get(timeout=30)
+
+            def usage(phase: str) -> dict[str, Any]:
+                return request_sync(port, {"op": "usage"})
+
+        return measure(ctx, port, usage, results, children, listeners, window, design)
+    finally:
+        if janus is not None:
+            janus.stop()
+        for child in children:
+            child.join(timeout=5)
+            if child.is_alive():
+                child.kill()
+
+
+def measure(
+    ctx: Any,
+    port: int | str,
+    usage: Any,
+    results: mp.Queue,
+    children: list[Any],
+    listeners: int,
+    window: float,
+    design: str,
+) -> dict[str, Any]:
     speaker_control: mp.Queue = ctx.Queue()
     speaker = ctx.Process(target=speak, args=(port, speaker_control, results), daemon=True)
     speaker.start()
+    children.append(speaker)
     kind, _ = results.get(timeout=30)
     assert kind == "speaker-ready"
 
@@ -439,19 +881,24 @@ def run(listeners: int, window: float) -> dict[str, Any]:
     ids = [f"listener-{i}" for i in range(listeners)]
     controls = [ctx.Queue() for _ in range(workers)]
     processes = [
-        ctx.Process(target=listen, args=(port, ids[w::workers], controls[w], results), daemon=True)
+        ctx.Process(
+            target=listen,
+            args=(port, ids[w::workers], controls[w], results),
+            daemon=True,
+        )
         for w in range(workers)
     ]
     for process in processes:
         process.start()
+    children.extend(processes)
     joined = 0
     while joined < listeners:
-        kind, count = results.get(timeout=120)
+        kind, count = results.get(timeout=240)
         assert kind == "joined"
         joined += count
     time.sleep(1.0)  # let join work settle before measuring the steady state
 
-    start = request_sync(port, {"op": "usage"})
+    start = usage("start")
     cores_before = core_times()
     for control in controls:
         control.put(window)
@@ -460,7 +907,7 @@ def run(listeners: int, window: float) -> dict[str, Any]:
     server_core = min(os.sched_getaffinity(0))
     busy0, soft0, total0 = cores_before[server_core]
     busy1, soft1, total1 = cores_after[server_core]
-    end = request_sync(port, {"op": "usage"})
+    end = usage("end")
     reports: list[dict[str, Any]] = []
     while len(reports) < listeners:
         kind, batch = results.get(timeout=window + 300)
@@ -477,12 +924,19 @@ def run(listeners: int, window: float) -> dict[str, Any]:
     for process in processes:
         process.join(timeout=60)
     speaker.join(timeout=30)
-    request_sync(port, {"op": "shutdown"})
-    server.join(timeout=30)
+    if design not in JANUS_DESIGNS:
+        request_sync(port, {"op": "shutdown"})  # type: ignore[arg-type]
 
     cpu = end["cpu"] - start["cpu"]
     wall = end["wall"] - start["wall"]
-    sent_rate = (end["stats"]["packets_sent"] - start["stats"]["packets_sent"]) / wall / listeners
+    sent_span = (
+        end["stats"]["packets_time"] - start["stats"]["packets_time"]
+        if "packets_time" in end["stats"]
+        else wall
+    )
+    sent_rate = (
+        (end["stats"]["packets_sent"] - start["stats"]["packets_sent"]) / sent_span / listeners
+    )
 
     def latencies(group: list[dict[str, Any]]) -> list[float]:
         found = []
@@ -501,7 +955,10 @@ def run(listeners: int, window: float) -> dict[str, Any]:
     heard = sum(1 for r in reports if abs(r["frequency"] - 440) <= 10)
     arrived = [r["received"] / r["expected"] for r in reports]
     return {
+        "design": design,
         "listeners": listeners,
+        "received_per_listener_second": float(np.mean(arrived)) / FRAME_SECONDS,
+        "server_rss_mb": end["rss"] / 1024,
         "cpu_percent": 100 * cpu / wall,
         "cpu_ms_per_listener_second": 1000 * cpu / (wall * listeners),
         "lost_mean": float(np.mean(lost)),
@@ -510,10 +967,10 @@ def run(listeners: int, window: float) -> dict[str, Any]:
         "server_packets_per_listener_second": sent_rate,
         "server_core_busy_percent": 100 * (busy1 - busy0) / max(total1 - total0, 1),
         "server_core_softirq_percent": 100 * (soft1 - soft0) / max(total1 - total0, 1),
-        "tick_ms_mean": end["stats"]["tick_ms_mean"],
+        "tick_ms_mean": end["stats"].get("tick_ms_mean"),
         "gc_full_collections": end["gc_full"],
         "gc_max_ms": end["gc_max_ms"],
-        "max_tick_lag_ms": end["stats"]["max_tick_lag_ms"],
+        "max_tick_lag_ms": end["stats"].get("max_tick_lag_ms"),
         "join_p50_ms": 1000 * percentile(joins, 50),
         "join_p95_ms": 1000 * percentile(joins, 95),
         "late_join_p50_ms": 1000 * percentile(probe_joins, 50),
@@ -522,7 +979,7 @@ def run(listeners: int, window: float) -> dict[str, Any]:
         "latency_p95_ms": 1000 * percentile(probe_latency, 95),
         "crowd_latency_p50_ms": 1000 * percentile(crowd_latency, 50),
         "crowd_latency_p95_ms": 1000 * percentile(crowd_latency, 95),
-        "late_ticks": end["stats"]["late_ticks"] - start["stats"]["late_ticks"],
+        "late_ticks": end["stats"].get("late_ticks", 0) - start["stats"].get("late_ticks", 0),
         "heard_440": heard,
         "window_s": wall,
         "server_stats": end["stats"],
@@ -618,6 +1075,11 @@ def write_section(text: str) -> None:
     path = ROOT / "docs" / "benchmarks.md"
     heading = "## Audio fan-out"
     existing = path.read_text() if path.exists() else "# Benchmarks\n"
+    kept = re.search(
+        rf"{re.escape(SIDE_START)}.*?{re.escape(SIDE_END)}", existing, re.S
+    )  # the side-by-side block is written by its own runs
+    if kept and SIDE_START not in text:
+        text = text.strip() + "\n\n" + kept.group(0)
     section = f"{heading}\n\n{text.strip()}\n"
     pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(existing):
@@ -648,13 +1110,172 @@ def churn_text(result: dict[str, Any]) -> str:
     )
 
 
+SIDE_START, SIDE_END = "<!-- side-by-side:start -->", "<!-- side-by-side:end -->"
+DESIGN_NAMES = {
+    "ours": "ours (`rooms.media.Router`: encode once, same packets to all)",
+    "naive": "naive aiortc (MediaRelay, one Opus encoder per listener)",
+    "janus": "Janus 1.1.2 Streaming (RTP Opus mountpoint)",
+    "audiobridge": "Janus 1.1.2 AudioBridge (mixes and encodes per participant)",
+}
+
+
+def per_thousand_packets(r: dict[str, Any]) -> float:
+    """Server CPU ms per 1,000 packets it sent: the cost per delivered packet, which stays
+    comparable when a design saturates its core and sends fewer packets."""
+    sent = r["server_packets_per_listener_second"] * r["listeners"]
+    return 1000 * r["cpu_percent"] * 10 / sent if sent else float("nan")
+
+
+def side_by_side_table(rows: list[dict[str, Any]]) -> str:
+    ours = {r["listeners"]: r for r in rows if r["design"] == "ours" and "error" not in r}
+    lines = [
+        "| design | listeners | server CPU, % of one core | server CPU per listener-second "
+        "| ratio to ours | server CPU per 1,000 packets sent | ratio to ours "
+        "| packets sent per listener-second (server's count) "
+        "| packets received per listener-second | ratio to ours "
+        "| packets lost per listener (mean / max) | join to first packet (p50 / p95) "
+        "| speaker to listener, packet arrival (p50 / p95) | 440 Hz heard | server peak RSS "
+        "| load average after the row |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        name = DESIGN_NAMES[r["design"]]
+        if "error" in r:
+            lines.append(f"| {name} | {r['listeners']} | failed: {r['error']} |" + " |" * 13)
+            continue
+        base = ours.get(r["listeners"])
+        cpu_ratio = (
+            f"{r['cpu_ms_per_listener_second'] / base['cpu_ms_per_listener_second']:.2f}×"
+            if base
+            else "–"
+        )
+        load = f"{r['load']:.1f}" if "load" in r else "–"
+        per_packet = per_thousand_packets(r)
+        packet_ratio = (
+            f"{per_packet / per_thousand_packets(base):.2f}×"
+            if base and per_thousand_packets(base)
+            else "–"
+        )
+        rate_ratio = (
+            f"{r['received_per_listener_second'] / base['received_per_listener_second']:.2f}×"
+            if base and base["received_per_listener_second"]
+            else "–"
+        )
+        lines.append(
+            f"| {name} | {r['listeners']} | {r['cpu_percent']:.1f}%"
+            f" | {r['cpu_ms_per_listener_second']:.2f} ms | {cpu_ratio}"
+            f" | {per_packet:.0f} ms | {packet_ratio}"
+            f" | {r['server_packets_per_listener_second']:.1f}"
+            f" | {r['received_per_listener_second']:.1f} | {rate_ratio}"
+            f" | {r['lost_mean']:.2f} / {r['lost_max']}"
+            f" | {r['join_p50_ms']:.0f} / {r['join_p95_ms']:.0f} ms"
+            f" | {r['crowd_latency_p50_ms']:.0f} / {r['crowd_latency_p95_ms']:.0f} ms"
+            f" | {r['heard_440']}/{r['listeners']} | {r['server_rss_mb']:.0f} MB"
+            f" | {load} |"
+        )
+    return "\n".join(lines)
+
+
+def write_side_by_side(text: str) -> None:
+    """Replace (or add) the side-by-side block inside the Audio fan-out section only."""
+    path = ROOT / "docs" / "benchmarks.md"
+    existing = path.read_text() if path.exists() else "# Benchmarks\n"
+    block = f"{SIDE_START}\n### Side by side\n\n{text.strip()}\n{SIDE_END}"
+    pattern = re.compile(rf"{re.escape(SIDE_START)}.*?{re.escape(SIDE_END)}", re.S)
+    if pattern.search(existing):
+        path.write_text(pattern.sub(lambda _: block, existing))
+        return
+    section = re.compile(r"^## Audio fan-out\n.*?(?=^## |\Z)", re.S | re.M)
+    found = section.search(existing)
+    if found is None:
+        write_section(block)
+        return
+    body = found.group(0).rstrip() + "\n\n" + block + "\n\n"
+    path.write_text(existing[: found.start()] + body + existing[found.end() :])
+
+
+def side_by_side(args: argparse.Namespace) -> None:
+    """Each N for every design back to back, so they share the machine's load of the moment."""
+    rows: list[dict[str, Any]] = []
+    load = [os.getloadavg()[0]]
+    for n in args.listeners:
+        for design in args.designs:
+            print(f"running {design}, {n} listener(s) ...", flush=True)
+            try:
+                rows.append(run(n, args.window, design))
+            except Exception as error:  # noqa: BLE001 - a design that falls over is a result
+                rows.append({"design": design, "listeners": n, "error": repr(error)[:120]})
+            load.append(os.getloadavg()[0])
+            rows[-1]["load"] = load[-1]
+            print(json.dumps(rows[-1], indent=1, default=str), flush=True)
+    publish_side_by_side(args, rows, load)
+
+
+def publish_side_by_side(
+    args: argparse.Namespace, rows: list[dict[str, Any]], load: list[float]
+) -> None:
+    text = side_by_side_table(rows)
+    print(text)
+    command = "scripts/in-netns-veth.sh .venv/bin/python bench/audio_fanout.py " + " ".join(
+        ["--designs", *args.designs, "--listeners", *map(str, args.listeners)]
+    )
+    notes = (
+        f"Measured in one run (`{command}`), each N for every design back to back, with the\n"
+        f"same speaker and listener processes as above ({args.window:.0f} s per row; 1-minute\n"
+        f"load average {min(load):.1f} to {max(load):.1f}; {os.cpu_count()} cores). Ratios are to\n"
+        "ours at the same N: CPU ratio above 1 means that design costs more per listener;\n"
+        "a design that saturates its core (100%) caps CPU per listener-second, so CPU per\n"
+        "1,000 packets sent is the fairer cost there;\n"
+        "received ratio below 1 means its listeners got fewer of the 50 packets per second.\n"
+        "Server CPU is the server process's own: `getrusage` for ours and the naive design\n"
+        "(Python, one core), `/proc/<pid>/stat` for Janus (all its threads), each pinned to\n"
+        "core 0 at nice -10. Janus is fed the tone as RTP Opus (mono, 32 kbps, as our router\n"
+        "encodes it) on 127.0.0.1, by the speaker process; its listeners signal through its\n"
+        "HTTP API (watch, answer its offer, start) and reach it over a veth pair with\n"
+        "127.0.0.x addresses, since libnice skips loopback. The naive design runs aiortc's own\n"
+        "sender encoder (96 kbps stereo) for every listener. In Janus' AudioBridge (a 48 kHz\n"
+        "room) the speaker publishes over WebRTC as with ours, listeners join muted with a\n"
+        "receive-only offer, and Janus mixes and encodes Opus for each participant.\n"
+        "*Sent* is the server's own count (the router's and aiortc's sender counters; Janus'\n"
+        "admin API `handle_info`);\n"
+        "*received* is what the listeners read in the window. Where received is below sent\n"
+        "with no sequence gaps (loss 0), the listener processes, which share one core, fell\n"
+        "behind reading their sockets: that is the client side's limit, not the server's\n"
+        "(and received can exceed 50 when they catch up on a backlog from the joins).\n"
+        "Speaker to listener is not comparable across designs: Janus Streaming gets plain RTP\n"
+        "straight from the speaker process and forwards it; the others get the speaker over\n"
+        "WebRTC, decode, mix (ours on a 20 ms clock, AudioBridge after its jitter buffer) and\n"
+        "re-encode.\n\n"
+        + (
+            "Other work shared this machine during the run (see the load average, and per row\n"
+            "where recorded), so absolute numbers are inflated, and rows taken a minute or two\n"
+            "apart may have seen different load: the ratios are what this table is for, and one\n"
+            "run is one sample.\n\n"
+            if max(load) > 1.5
+            else ""
+        )
+    )
+    if not args.no_write:
+        write_side_by_side(notes + text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--listeners", type=int, nargs="*", default=[1, 50, 200])
     parser.add_argument("--window", type=float, default=10.0, help="seconds measured per run")
     parser.add_argument("--churn", type=int, default=1000, help="join/leave cycles (0: skip)")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--designs",
+        nargs="+",
+        choices=DESIGNS,
+        default=["ours"],
+        help="more than ours: the side-by-side comparison only (run under in-netns-veth.sh)",
+    )
     args = parser.parse_args()
+    if args.designs != ["ours"]:
+        side_by_side(args)
+        return
 
     parts = []
     if args.listeners:
