@@ -757,7 +757,7 @@ room-{JANUS_BRIDGE_ROOM}: {{
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=lambda: pin("server"),
+            preexec_fn=self._child_setup,
         )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -786,6 +786,13 @@ room-{JANUS_BRIDGE_ROOM}: {{
             return total
 
         return asyncio.run(count())
+
+    @staticmethod
+    def _child_setup() -> None:
+        pin("server")
+        # Janus 1.1.2 has crashed on SIGTERM after a 200-viewer AudioBridge run, dumping GBs
+        # of core into the working directory.
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
     def usage(self, phase: str) -> dict[str, Any]:
         """CPU and packets; the admin queries stay outside the measured window."""
