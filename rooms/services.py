@@ -656,40 +656,35 @@ def invite_revoke(*, invite: Invite, actor: User) -> Invite:
 # Roles
 
 
+def _promote(room: Room, user: User, actor: User, action: Action, role: Role, verb: str):
+    """Bring someone up to `role` (speaker or co-host): one seat, muted until they unmute."""
+    room = _lock_room(room)
+    check(actor, action, room, target=user)
+    _check_account(user, actor=actor)
+    _check_not_blocked(user, actor, room.host)
+    row = _lock_row(room, user)
+    if row.role == role:
+        return row
+    _ensure_seat(room, role)
+    previous = _set_role(row, role, timezone.now())
+    _role_change(room, actor, row, verb, previous)
+    return row
+
+
 @transaction.atomic
 def speaker_promote(*, room: Room, user: User, actor: User) -> Participant:
     """Host, co-host or staff bring a listener on stage as a speaker (muted until they unmute).
 
     Logs and broadcasts `speaker_promoted`. Refused when speaker seats are full.
     """
-    room = _lock_room(room)
-    check(actor, Action.SPEAKER_PROMOTE, room, target=user)
-    _check_account(user, actor=actor)
-    _check_not_blocked(user, actor, room.host)
-    row = _lock_row(room, user)
-    if row.role == Role.SPEAKER:
-        return row
-    _ensure_seat(room, Role.SPEAKER)
-    previous = _set_role(row, Role.SPEAKER, timezone.now())
-    _role_change(room, actor, row, "speaker_promoted", previous)
-    return row
+    return _promote(room, user, actor, Action.SPEAKER_PROMOTE, Role.SPEAKER, "speaker_promoted")
 
 
 @transaction.atomic
 def cohost_promote(*, room: Room, user: User, actor: User) -> Participant:
     """The host (or staff) names a listener or speaker co-host. Logs and broadcasts
     `cohost_promoted`. Refused when co-host seats are full."""
-    room = _lock_room(room)
-    check(actor, Action.COHOST_PROMOTE, room, target=user)
-    _check_account(user, actor=actor)
-    _check_not_blocked(user, actor, room.host)
-    row = _lock_row(room, user)
-    if row.role == Role.COHOST:
-        return row
-    _ensure_seat(room, Role.COHOST)
-    previous = _set_role(row, Role.COHOST, timezone.now())
-    _role_change(room, actor, row, "cohost_promoted", previous)
-    return row
+    return _promote(room, user, actor, Action.COHOST_PROMOTE, Role.COHOST, "cohost_promoted")
 
 
 @transaction.atomic
