@@ -56,6 +56,7 @@ import av  # noqa: E402
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription  # noqa: E402
 from aiortc.contrib.media import MediaRelay  # noqa: E402
 from aiortc.mediastreams import MediaStreamError  # noqa: E402
+from aiortc.rtp import RtpPacket  # noqa: E402
 from av.audio.frame import AudioFrame  # noqa: E402
 
 from rooms.media import MediaConfig, Router  # noqa: E402
@@ -71,6 +72,7 @@ QUIET, LOUD = 1_500, 12_000  # tone amplitudes between and during beeps
 ONSET_RMS = 3_000  # the beep's RMS after the client's stereo encoding is ~6,000; the bed ~750
 CONFIG = MediaConfig.loopback()
 PROBES = 5
+DECODED_PER_PROCESS = 25  # crowd listeners per process decoded for the FFT check and beep times
 DESIGNS = ("ours", "naive", "janus", "audiobridge")
 JANUS_DESIGNS = ("janus", "audiobridge")
 
@@ -334,6 +336,7 @@ def serve(ready: mp.Queue, design: str = "ours") -> None:
                     "wall": time.monotonic(),
                     "stats": router.stats(),
                     "rss": usage.ru_maxrss,
+                    "rss_now": rss_bytes() // 1024,
                     "gc_full": len(pauses),
                     "gc_max_ms": 1000 * max(pauses, default=0.0),
                 }
@@ -540,59 +543,86 @@ class Listener:
 
 
 class CrowdListener:
-    """A listener that keeps what arrives (ICE, DTLS, SRTP all real) and decodes it afterwards.
+    """A listener whose ICE, DTLS and SRTP are real but whose packets are kept, not played.
 
-    200 real-time Opus decoders do not fit on the cores left over by the server; browsers
-    decode on their own machines. So the crowd records arrival time, sequence number and
-    payload of every packet, and decodes offline to check the tone and find the beeps.
+    A thousand real-time receivers do not fit on the one core the listener processes share
+    (browsers decode on their own machines), and aiortc's receive path costs more per packet
+    than the server's send path. So each crowd listener takes every datagram that is RTP
+    straight off its ICE socket: arrival time and the encrypted packet. Afterwards every packet
+    is decrypted with the listener's own SRTP session (a packet the server mangled fails its
+    authentication), sequence numbers give loss, and a sample of listeners is decoded to check
+    the tone by FFT and to time the beeps.
     """
 
-    def __init__(self, port: int | str, peer_id: str) -> None:
+    def __init__(self, port: int | str, peer_id: str, *, decode: bool = True) -> None:
         self.port = port
         self.peer_id = peer_id
+        self.decode = decode
         self.pc: RTCPeerConnection | None = None
         self.join_started = 0.0
         self.first_packet: float | None = None
         self.recording = False
-        self.packets: list[tuple[float, int, bytes]] = []
+        self.packets: list[tuple[float, bytes]] = []
 
     async def join(self) -> None:
         self.join_started = time.monotonic()
         self.pc = await open_peer(self.port, self.peer_id, "listener", None)
-        receiver = self.pc.getReceivers()[0]
+        connection = self.pc.getReceivers()[0].transport.transport._connection
+        for protocol in connection._protocols:
+            protocol.datagram_received = self._tap(protocol.datagram_received)
 
-        async def keep(packet: Any, arrival_time_ms: int) -> None:
-            now = time.monotonic()
-            if self.first_packet is None:
-                self.first_packet = now
-            if self.recording:
-                self.packets.append((now, packet.sequence_number, packet.payload))
+    def _tap(self, passed_on: Any) -> Any:
+        packets = self.packets
 
-        receiver._handle_rtp_packet = keep  # bench-only: skip aiortc's real-time decoder
+        def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
+            # RTP (RFC 7983: first byte 128..191; RTCP packet types 192..223): keep it
+            if len(data) > 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
+                if self.first_packet is None:
+                    self.first_packet = time.monotonic()
+                if self.recording:
+                    packets.append((time.monotonic(), data))
+                return
+            passed_on(data, addr)  # STUN, DTLS and RTCP go through aiortc as usual
+
+        return datagram_received
 
     def report(self) -> dict[str, Any]:
-        decoder = av.CodecContext.create("libopus", "r")
-        times, pcm = [], []
-        for arrived, _, payload in self.packets:
-            for frame in decoder.decode(av.Packet(payload)):
-                block = frame.to_ndarray().reshape(-1, len(frame.layout.channels))[:, 0]
-                times.append(arrived)
-                pcm.append(block)
-        onsets, previous = [], 0.0
-        for arrived, block in zip(times, pcm, strict=True):
-            level = float(np.sqrt(np.mean(block.astype(np.float64) ** 2)))
-            if level > ONSET_RMS >= previous:
-                onsets.append(arrived)
-            previous = level
-        sequences = [seq for _, seq, _ in self.packets]
-        span = (sequences[-1] - sequences[0]) % 65536 + 1 if sequences else 0
-        return {
+        assert self.pc is not None
+        srtp = self.pc.getReceivers()[0].transport._rx_srtp
+        sequences, corrupt, payloads = [], 0, []
+        for arrived, data in self.packets:
+            try:
+                packet = RtpPacket.parse(srtp.unprotect(data))
+            except Exception:  # noqa: BLE001 - pylibsrtp or the parser refusing the packet
+                corrupt += 1
+                continue
+            sequences.append(packet.sequence_number)
+            payloads.append((arrived, packet.payload))
+        span = 0
+        if sequences:
+            span = (sequences[-1] - sequences[0]) % 65536 + 1
+        result: dict[str, Any] = {
             "join_to_audio": (self.first_packet - self.join_started if self.first_packet else None),
             "received": len(self.packets),
+            "corrupt": corrupt,
             "lost": span - len(set(sequences)),
-            "frequency": dominant_frequency(np.concatenate(pcm)) if pcm else 0.0,
-            "onsets": onsets,
+            "decoded": self.decode,
         }
+        if not self.decode:
+            return result
+        decoder = av.CodecContext.create("libopus", "r")
+        onsets, pcm, previous = [], [], 0.0
+        for arrived, payload in payloads:
+            for frame in decoder.decode(av.Packet(payload)):
+                block = frame.to_ndarray().reshape(-1, len(frame.layout.channels))[:, 0]
+                level = float(np.sqrt(np.mean(block.astype(np.float64) ** 2)))
+                if level > ONSET_RMS >= previous:
+                    onsets.append(arrived)
+                previous = level
+                pcm.append(block)
+        result["frequency"] = dominant_frequency(np.concatenate(pcm)) if pcm else 0.0
+        result["onsets"] = onsets
+        return result
 
     async def close(self) -> None:
         if self.pc is not None:
@@ -615,7 +645,10 @@ def listen(port: int | str, ids: list[str], control: mp.Queue, results: mp.Queue
     pin("listeners")
 
     async def main() -> None:
-        crowd = [CrowdListener(port, peer_id) for peer_id in ids]
+        crowd = [
+            CrowdListener(port, peer_id, decode=i < DECODED_PER_PROCESS)
+            for i, peer_id in enumerate(ids)
+        ]
         for start in range(0, len(crowd), 10):  # join in small waves, like a crowd arriving
             await asyncio.gather(*(x.join() for x in crowd[start : start + 10]))
         for _ in range(300):  # up to 15 s for everyone's first packet
@@ -812,11 +845,13 @@ room-{JANUS_BRIDGE_ROOM}: {{
             fields = stat.read().rsplit(")", 1)[1].split()
         ticks = os.sysconf("SC_CLK_TCK")
         with open(f"/proc/{self.process.pid}/status") as status:
-            rss = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+            lines = {f[0]: f[1] for f in map(str.split, status) if len(f) > 1}
+        rss, rss_now = int(lines["VmHWM:"]), int(lines["VmRSS:"])
         return {
             "cpu": (int(fields[11]) + int(fields[12])) / ticks,
             "wall": time.monotonic(),
             "rss": rss,
+            "rss_now": rss_now,
             "gc_full": 0,
             "gc_max_ms": 0.0,
         }
@@ -884,6 +919,7 @@ def measure(
     kind, _ = results.get(timeout=30)
     assert kind == "speaker-ready"
 
+    idle_usage = usage("idle")  # the speaker is in, no listener yet
     workers = min(listeners, 4)
     ids = [f"listener-{i}" for i in range(listeners)]
     controls = [ctx.Queue() for _ in range(workers)]
@@ -904,6 +940,7 @@ def measure(
         assert kind == "joined"
         joined += count
     time.sleep(1.0)  # let join work settle before measuring the steady state
+    joined_usage = usage("joined")
 
     start = usage("start")
     cores_before = core_times()
@@ -948,7 +985,7 @@ def measure(
     def latencies(group: list[dict[str, Any]]) -> list[float]:
         found = []
         for report in group:
-            for onset in report["onsets"]:
+            for onset in report.get("onsets", ()):
                 sent = [b for b in beeps if b <= onset]
                 if sent and onset - sent[-1] < 0.5:
                     found.append(onset - sent[-1])
@@ -959,7 +996,8 @@ def measure(
     probe_joins = [p["join_to_audio"] for p in probes if p["join_to_audio"] is not None]
     joins = [r["join_to_audio"] for r in reports if r["join_to_audio"] is not None]
     lost = [max(r["lost"], 0) for r in reports]
-    heard = sum(1 for r in reports if abs(r["frequency"] - 440) <= 10)
+    decoded = [r for r in reports if r["decoded"]]
+    heard = sum(1 for r in decoded if abs(r["frequency"] - 440) <= 10)
     arrived = [r["received"] / r["expected"] for r in reports]
     return {
         "design": design,
@@ -988,6 +1026,9 @@ def measure(
         "crowd_latency_p95_ms": 1000 * percentile(crowd_latency, 95),
         "late_ticks": end["stats"].get("late_ticks", 0) - start["stats"].get("late_ticks", 0),
         "heard_440": heard,
+        "decoded": len(decoded),
+        "corrupt": sum(r["corrupt"] for r in reports),
+        "memory_kb_per_listener": (joined_usage["rss_now"] - idle_usage["rss_now"]) / listeners,
         "window_s": wall,
         "server_stats": end["stats"],
     }

@@ -40,6 +40,7 @@ def media_config() -> MediaConfig:
         bind_addresses=media["BIND_ADDRESSES"],
         announce_addresses=media["ANNOUNCE_ADDRESSES"],
         opus_bitrate=media["OPUS_BITRATE"],
+        listener_packet_ms=media.get("LISTENER_PACKET_MS", 20),
     )
 
 

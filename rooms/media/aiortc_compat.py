@@ -6,8 +6,10 @@ Why each piece exists:
 - `RtpStream`: aiortc runs one encoder and one RTP task per sender. A room encodes each mix once
   and its single fan-out loop writes the same Opus payload into every peer's RTP stream; the
   sender's own loop is parked, while its RTCP (sender reports, receiver reports) keeps working.
-- `shorten_jitter_buffer()`: aiortc holds 4 audio frames (80 ms) before decoding a speaker; the
-  router has its own small buffer, so the server-side delay drops by ~60 ms.
+- `shorten_jitter_buffer()`: aiortc holds a speaker's audio 4 frames (80 ms) before decoding,
+  and any buffer of its kind holds at least one more packet, waiting for the next timestamp to
+  prove a frame complete. An Opus packet is always a whole frame, so `OpusJitterBuffer` hands
+  each packet to the decoder as it arrives; the router's own small buffer absorbs the jitter.
 - `close_peer_connection()`: closing a peer connection while its DTLS handshake finishes can
   start senders and receivers after they were stopped, leaking their tasks and the connection.
 
@@ -41,12 +43,12 @@ from aiortc import (
     RTCRtpSender,
 )
 from aiortc.clock import current_ntp_time
-from aiortc.jitterbuffer import JitterBuffer
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpSendParameters
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
-from aiortc.utils import random16, random32
+from aiortc.utils import random16, random32, uint16_add
 
 AIORTC_VERSION = "1.16.0"
 AIOICE_VERSION = "0.13.0"
@@ -194,6 +196,9 @@ def stamp(template: bytes, *, marker: bool, sequence: int, timestamp: int, ssrc:
     return bytes(packet)
 
 
+_relayed: set[asyncio.Task[None]] = set()  # sends through TURN still under way
+
+
 class RtpStream:
     """One peer's outbound audio, written by the room's fan-out loop instead of by aiortc."""
 
@@ -243,10 +248,14 @@ class RtpStream:
             and sender.transport._state is DtlsState.CONNECTED
         )
 
-    async def write(
-        self, template: bytes, *, payload_size: int, timestamp: int, ntp_time: int
-    ) -> bool:
-        """Send one packet made from `template`; False if the peer cannot take it now."""
+    def write(self, template: bytes, *, payload_size: int, timestamp: int, ntp_time: int) -> bool:
+        """Send one packet made from `template`; False if the peer cannot take it now.
+
+        Synchronous: the fan-out calls it for every listener every tick, and a coroutine per
+        packet would be a measurable share of that loop. Through a TURN relay, whose first
+        packet to an address may have to bind a channel, the send is a task (tasks start in
+        the order they were created, so packets stay in order).
+        """
         sender = self._sender
         if sender is None:
             return False
@@ -276,7 +285,11 @@ class RtpStream:
         if self._sendto is not None:
             self._sendto(protected, self._address)
         else:
-            await pair.protocol.send_data(protected, self._address)
+            task = asyncio.get_running_loop().create_task(
+                pair.protocol.send_data(protected, self._address)
+            )
+            _relayed.add(task)
+            task.add_done_callback(_relayed.discard)
         dtls._RTCDtlsTransport__tx_bytes += len(protected)
         dtls._RTCDtlsTransport__tx_packets += 1
         self._sequence = (self._sequence + 1) & 0xFFFF
@@ -299,21 +312,60 @@ class RtpStream:
 
 # ---------------------------------------------------------------------------------------------
 # Speaker latency: RTCRtpReceiver.__init__ (aiortc 1.16) creates
-# JitterBuffer(capacity=16, prefetch=4) for audio, i.e. it holds 4 frames before decoding.
+# JitterBuffer(capacity=16, prefetch=4) for audio, and RTCRtpReceiver._handle_rtp_packet only
+# calls its add(packet) (after setting packet._data to the depayloaded bytes), sends a PLI if the
+# returned flag is set and queues the returned frame, if any, for the decoder thread.
+# JitterBuffer._remove_frame releases a frame only once a packet with another timestamp follows
+# it, so even JitterBuffer(prefetch=1) keeps every packet waiting 20 ms for the next one.
 # ---------------------------------------------------------------------------------------------
 
 _JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
+LATE_WINDOW = 100  # packets (2 s) behind the last one released: late or repeated, not a restart
 
 
-def shorten_jitter_buffer(
-    receiver: RTCRtpReceiver, *, capacity: int = 8, prefetch: int = 1
-) -> None:
-    """Decode a speaker's packets as soon as they are complete; call before media flows."""
+class OpusJitterBuffer(JitterBuffer):
+    """Hands each Opus packet to the decoder the moment it arrives, holding none back.
+
+    An Opus RTP packet is always one whole frame (RFC 7587), so there is nothing to reassemble:
+    - the next packet, or one after a gap: released at once. The decoder and the router's
+      SampleFifo cover a missing 20 ms; waiting for a reordered packet would delay every
+      listener, and loopback and server links rarely reorder.
+    - a repeat, or a packet older than the last one released (up to LATE_WINDOW behind):
+      dropped. Its moment has passed, and aiortc's TimestampMapper would take its older
+      timestamp for a 32-bit wrap.
+    - further behind than that, or from another SSRC: the stream restarted; released, and the
+      sequence resyncs on it.
+    - no payload (RTP padding): dropped; an empty packet ends aiortc's Opus decoder for good.
+    Sequence numbers compare modulo 2**16, so 0 is simply the packet after 65535.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(capacity=1, prefetch=0)  # aiortc's packet slots stay unused
+        self._ssrc: int | None = None
+        self.dropped = 0
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        data: bytes = packet._data  # type: ignore[attr-defined]
+        sequence = packet.sequence_number
+        if not data or (
+            self._origin is not None
+            and packet.ssrc == self._ssrc
+            and 0 < uint16_add(self._origin, -sequence) <= LATE_WINDOW
+        ):
+            self.dropped += 1
+            return False, None
+        self._origin = uint16_add(sequence, 1)  # the packet expected next
+        self._ssrc = packet.ssrc
+        return False, JitterFrame(data=data, timestamp=packet.timestamp)
+
+
+def shorten_jitter_buffer(receiver: RTCRtpReceiver) -> None:
+    """Decode each of a speaker's packets as soon as it arrives; call before media flows."""
     if not isinstance(getattr(receiver, _JITTER_BUFFER, None), JitterBuffer):
         raise RuntimeError(
             "aiortc RTCRtpReceiver has no audio jitter buffer; re-check aiortc_compat"
         )
-    setattr(receiver, _JITTER_BUFFER, JitterBuffer(capacity=capacity, prefetch=prefetch))
+    setattr(receiver, _JITTER_BUFFER, OpusJitterBuffer())
 
 
 def jitter_buffer_prefetch(receiver: RTCRtpReceiver) -> int:

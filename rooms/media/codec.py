@@ -19,9 +19,12 @@ TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
 
 
 class OpusEncoder:
-    """Turns 20 ms blocks of mono 48 kHz int16 audio into Opus packets, one packet per block."""
+    """Turns blocks of mono 48 kHz int16 audio into Opus packets, one packet per block.
 
-    def __init__(self, bitrate: int = 32_000) -> None:
+    A block is `frame_samples` long: 20 ms (one router tick) by default, or 40 or 60 ms.
+    """
+
+    def __init__(self, bitrate: int = 32_000, frame_samples: int = FRAME_SAMPLES) -> None:
         codec = av.CodecContext.create("libopus", "w")
         assert isinstance(codec, av.AudioCodecContext)
         codec.bit_rate = bitrate
@@ -29,18 +32,22 @@ class OpusEncoder:
         codec.layout = "mono"
         codec.sample_rate = SAMPLE_RATE
         codec.time_base = TIME_BASE
-        codec.options = {"application": "voip"}  # tuned for speech
+        duration_ms = 1000 * frame_samples // SAMPLE_RATE
+        if frame_samples % FRAME_SAMPLES or duration_ms not in (20, 40, 60):
+            raise ValueError("an Opus frame here is 20, 40 or 60 ms")
+        codec.options = {"application": "voip", "frame_duration": str(duration_ms)}  # speech
         self._codec = codec
+        self.frame_samples = frame_samples
         self._pts = 0
 
     def encode(self, block: npt.NDArray[np.int16]) -> bytes | None:
-        """Encode one FRAME_SAMPLES block; None if the encoder held it back (not seen with Opus)."""
-        samples = np.ascontiguousarray(block, dtype=np.int16).reshape(1, FRAME_SAMPLES)
+        """Encode one block; None if the encoder held it back (not seen with Opus)."""
+        samples = np.ascontiguousarray(block, dtype=np.int16).reshape(1, self.frame_samples)
         frame = AudioFrame.from_ndarray(samples, format="s16", layout="mono")
         frame.sample_rate = SAMPLE_RATE
         frame.pts = self._pts
         frame.time_base = TIME_BASE
-        self._pts += FRAME_SAMPLES
+        self._pts += self.frame_samples
         packets = self._codec.encode(frame)
         if not packets:
             return None

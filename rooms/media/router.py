@@ -128,6 +128,11 @@ class Router:
         self._background: set[asyncio.Task[Any]] = set()
         self._clock: asyncio.Task[None] | None = None
         self._listener_encoder: OpusEncoder | None = None
+        self._ticks_per_packet = (
+            self.config.listener_packet_ms * SAMPLE_RATE // 1000 // FRAME_SAMPLES
+        )
+        self._listener_blocks: list[np.ndarray] = []  # mixed ticks waiting for the next packet
+        self._listener_timestamp = 0  # RTP timestamp of the first of them
         self._closed = False
         self._levels: dict[str, float] = {}
         self._reported_levels: dict[str, float] | None = None
@@ -419,14 +424,22 @@ class Router:
 
         audience = [p for p in peers if p.stream is not None and p.stream.ready]
         if not audience:
+            self._listener_blocks.clear()
             return
-        if self._listener_encoder is None:
-            self._listener_encoder = OpusEncoder(self.config.opus_bitrate)
-        listener_payload = self._listener_encoder.encode(result.listener)
-        listener_dbov = audio_level_dbov(float(rms_dbfs(result.listener)[0]))
+        timestamp = self._ticks * FRAME_SAMPLES
+        if not self._listener_blocks:
+            self._listener_timestamp = timestamp
+        self._listener_blocks.append(result.listener)
+        listener_payload = None  # this tick only speakers hear something, unless a packet is due
+        if len(self._listener_blocks) == self._ticks_per_packet:
+            heard = np.concatenate(self._listener_blocks)
+            self._listener_blocks.clear()
+            if self._listener_encoder is None:
+                self._listener_encoder = OpusEncoder(self.config.opus_bitrate, heard.size)
+            listener_payload = self._listener_encoder.encode(heard)
+            listener_dbov = audio_level_dbov(float(rms_dbfs(heard)[0]))
         rows = {id(peer): row for row, peer in enumerate(contributors)}
         templates: dict[RtpFormat, bytes] = {}
-        timestamp = self._ticks * FRAME_SAMPLES
         ntp_time = ntp_now()
         for peer in audience:
             stream = peer.stream
@@ -442,6 +455,7 @@ class Router:
                     continue
                 dbov = audio_level_dbov(float(rms_dbfs(own)[0]))
                 template = rtp_template(stream.format, payload, dbov)
+                packet_timestamp = timestamp
             else:
                 if listener_payload is None:
                     continue
@@ -450,8 +464,9 @@ class Router:
                 if template is None:
                     template = rtp_template(stream.format, payload, listener_dbov)
                     templates[stream.format] = template
-            sent = await stream.write(
-                template, payload_size=len(payload), timestamp=timestamp, ntp_time=ntp_time
+                packet_timestamp = self._listener_timestamp
+            sent = stream.write(
+                template, payload_size=len(payload), timestamp=packet_timestamp, ntp_time=ntp_time
             )
             if sent:
                 self._packets_sent += 1

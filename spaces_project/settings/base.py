@@ -230,6 +230,7 @@ SPACES_MEDIA = {
     "BIND_ADDRESSES": env_list("SPACES_MEDIA_BIND_ADDRESSES"),
     "ANNOUNCE_ADDRESSES": env_list("SPACES_MEDIA_ANNOUNCE_ADDRESSES"),
     "OPUS_BITRATE": int(os.environ.get("SPACES_OPUS_BITRATE", "32000")),
+    "LISTENER_PACKET_MS": int(os.environ.get("SPACES_LISTENER_PACKET_MS", "20")),
 }
 
 # Moderation (moderation/): report thresholds, guest rate limits, the suspension expiry job.

@@ -264,3 +264,36 @@ async def test_answers_announce_only_the_configured_addresses(media_config, make
     assert candidates == [["203.0.113.9", "host"]]  # bound on 127.0.0.1, announced publicly
     assert "c=IN IP4 203.0.113.9" in answer
     assert took < 1.0  # no STUN server to wait for
+
+
+@pytest.mark.parametrize("packet_ms", [40, 60])
+async def test_listeners_can_get_longer_packets_while_speakers_keep_20_ms(
+    media_config, make_client, packet_ms
+):
+    router = Router("long-packets", replace(media_config, listener_packet_ms=packet_ms))
+    try:
+        low = make_client(tone=440, direction="sendrecv")
+        high = make_client(tone=660, direction="sendrecv")
+        listener = make_client()
+        await low.join(router, "low", role="speaker")
+        await high.join(router, "high", role="speaker")
+        await listener.join(router, "listener")
+        await settle()
+        sent_before = router.stats()["packets_sent"]
+        started = time.monotonic()
+        room, low_hears = await asyncio.gather(heard(listener), heard(low))
+        elapsed = time.monotonic() - started
+
+        # the listener hears the whole room in packets of packet_ms ...
+        assert tone_share(room, 440) > 0.3 and tone_share(room, 660) > 0.3
+        sizes = {block.size for at, block in listener.recording.blocks[-10:]}
+        assert sizes == {48 * packet_ms}
+        # ... while a speaker still hears everyone else in 20 ms packets
+        assert tone_share(low_hears, 660) > 0.9 and tone_share(low_hears, 440) < 0.01
+        assert {block.size for at, block in low.recording.blocks[-10:]} == {960}
+        # two speakers at 50 packets a second, the listener at 1000 / packet_ms
+        expected = elapsed * (2 * 50 + 1000 / packet_ms)
+        sent = router.stats()["packets_sent"] - sent_before
+        assert 0.8 * expected <= sent <= 1.2 * expected
+    finally:
+        await router.close()

@@ -125,6 +125,7 @@ def test_configured_ice_servers_are_used_exactly():
         {"bind_addresses": ["localhost"]},
         {"announce_addresses": ["203.0.113.300"]},
         {"opus_bitrate": 1_000},
+        {"listener_packet_ms": 30},
         {"close_timeout": 0},
     ],
 )
