@@ -327,14 +327,15 @@ class OpusJitterBuffer(JitterBuffer):
     """Hands each Opus packet to the decoder the moment it arrives, holding none back.
 
     An Opus RTP packet is always one whole frame (RFC 7587), so there is nothing to reassemble:
-    - the next packet, or one after a gap: released at once. The decoder and the router's
-      SampleFifo cover a missing 20 ms; waiting for a reordered packet would delay every
-      listener, and loopback and server links rarely reorder.
+    - the next packet, or one after a gap: released at once. The Opus decoder carries on from
+      it and the router's SampleFifo rides over the missing 20 ms. Holding packets back in case
+      one arrives out of order would delay all this speaker says for every listener, and
+      loopback and server links rarely reorder.
     - a repeat, or a packet older than the last one released (up to LATE_WINDOW behind):
       dropped. Its moment has passed, and aiortc's TimestampMapper would take its older
       timestamp for a 32-bit wrap.
     - further behind than that, or from another SSRC: the stream restarted; released, and the
-      sequence resyncs on it.
+      sequence resyncs on it (a restart that jumps ahead is just a gap).
     - no payload (RTP padding): dropped; an empty packet ends aiortc's Opus decoder for good.
     Sequence numbers compare modulo 2**16, so 0 is simply the packet after 65535.
     """

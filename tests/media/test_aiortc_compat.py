@@ -5,21 +5,28 @@ import time
 from importlib.metadata import version
 
 import aioice.ice
+import numpy as np
 import pytest
-from aiortc import RTCPeerConnection
+from aiortc import MediaStreamTrack, RTCPeerConnection
+from aiortc.codecs.opus import OpusEncoder
+from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import (
     RTCRtpCodecParameters,
     RTCRtpHeaderExtensionParameters,
     RTCRtpParameters,
+    RTCRtpReceiveParameters,
     RTCRtpSendParameters,
 )
+from aiortc.rtcrtpreceiver import RemoteStreamTrack
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+from av.audio.frame import AudioFrame
 
 from rooms.media import MediaConfig, Router
 from rooms.media import aiortc_compat as compat
+from rooms.media.mixer import FRAME_SAMPLES, SAMPLE_RATE
 
-from .audio_peers import AudioClient
+from .audio_peers import TIME_BASE, AudioClient, eventually
 
 
 def test_pinned_versions_are_the_installed_ones():
@@ -98,7 +105,7 @@ async def test_speaker_receivers_decode_without_waiting_for_four_frames():
     receiver = pc.addTransceiver("audio").receiver
     assert compat.jitter_buffer_prefetch(receiver) == 4  # aiortc's default: 80 ms
     compat.shorten_jitter_buffer(receiver)
-    assert compat.jitter_buffer_prefetch(receiver) == 1
+    assert compat.jitter_buffer_prefetch(receiver) == 0
     await pc.close()
     with pytest.raises(RuntimeError):
         compat.shorten_jitter_buffer(object())  # type: ignore[arg-type]
@@ -152,3 +159,195 @@ def test_rtp_stream_refuses_a_sender_it_does_not_know():
 
     with pytest.raises(RuntimeError, match="re-check aiortc_compat"):
         compat.RtpStream(Stranger())  # type: ignore[arg-type]
+
+
+# --- a speaker's packets, released as they arrive ---------------------------------------------
+
+
+def opus_packet(sequence, *, ssrc=1234, payload=None):
+    """What RTCRtpReceiver hands its jitter buffer: the packet, with its Opus bytes in _data."""
+    packet = RtpPacket(
+        payload_type=111,
+        sequence_number=sequence,
+        timestamp=(sequence * FRAME_SAMPLES) & 0xFFFFFFFF,
+        ssrc=ssrc,
+        payload=f"opus-{sequence}".encode() if payload is None else payload,
+    )
+    packet._data = packet.payload
+    return packet
+
+
+def released(buffer, *packets):
+    """The payloads each added packet released at once (None where it released nothing)."""
+    out = []
+    for packet in packets:
+        pli, frame = buffer.add(packet)
+        assert pli is False
+        out.append(None if frame is None else frame.data)
+    return out
+
+
+def test_each_packet_is_released_as_it_arrives_with_its_timestamp():
+    buffer = compat.OpusJitterBuffer()
+    for sequence in (4000, 4001, 4002):
+        _, frame = buffer.add(opus_packet(sequence))
+        assert frame is not None
+        assert (frame.data, frame.timestamp) == (f"opus-{sequence}".encode(), sequence * 960)
+    assert buffer.dropped == 0
+
+
+def test_repeated_and_late_packets_are_dropped():
+    buffer = compat.OpusJitterBuffer()
+    assert released(buffer, *map(opus_packet, (10, 11, 11, 12, 10, 12))) == [
+        b"opus-10",
+        b"opus-11",
+        None,  # a repeat
+        b"opus-12",
+        None,  # late: 11 and 12 were already decoded
+        None,
+    ]
+    assert buffer.dropped == 3
+
+
+def test_a_gap_does_not_hold_back_the_next_packet():
+    buffer = compat.OpusJitterBuffer()
+    assert released(buffer, *map(opus_packet, (10, 13, 14, 11))) == [
+        b"opus-10",
+        b"opus-13",  # 11 and 12 lost (or late): 13 is decoded now, not after a wait
+        b"opus-14",
+        None,  # 11 turned up after all: too late
+    ]
+
+
+def test_sequence_numbers_wrap_around_at_65535():
+    buffer = compat.OpusJitterBuffer()
+    assert released(buffer, *map(opus_packet, (65_534, 65_535, 0, 1, 65_535, 2))) == [
+        b"opus-65534",
+        b"opus-65535",
+        b"opus-0",
+        b"opus-1",
+        None,  # from before the wrap: late, not a restart
+        b"opus-2",
+    ]
+
+
+def test_a_restarted_stream_is_released_and_followed():
+    buffer = compat.OpusJitterBuffer()
+    before = [opus_packet(sequence) for sequence in (5000, 5001)]
+    restarted = [opus_packet(sequence) for sequence in (30, 31, 30)]
+    assert released(buffer, *before, *restarted) == [
+        b"opus-5000",
+        b"opus-5001",
+        b"opus-30",  # far behind 5001: a new start, not a late packet
+        b"opus-31",
+        None,  # and it is followed from there
+    ]
+    # a new SSRC is a new stream, even when its numbers sit just behind the old one's
+    assert released(buffer, opus_packet(20, ssrc=99), opus_packet(21, ssrc=99)) == [
+        b"opus-20",
+        b"opus-21",
+    ]
+
+
+def test_padding_without_audio_never_reaches_the_decoder():
+    # aiortc's Opus decoder takes an empty packet for the end of the stream and fails from then on
+    buffer = compat.OpusJitterBuffer()
+    assert released(buffer, opus_packet(7), opus_packet(8, payload=b""), opus_packet(9)) == [
+        b"opus-7",
+        None,
+        b"opus-9",
+    ]
+
+
+def spoken_packets(count, *, first_sequence=65_535):
+    """`count` consecutive RTP packets of a 440 Hz tone, Opus-encoded as aiortc's sender does."""
+    encoder = OpusEncoder()
+    packets = []
+    for index in range(count):
+        frame = tone_frame(index)
+        payloads, timestamp = encoder.encode(frame)
+        (payload,) = payloads
+        packets.append(
+            RtpPacket(
+                payload_type=111,
+                sequence_number=(first_sequence + index) & 0xFFFF,
+                timestamp=timestamp,
+                ssrc=4321,
+                payload=payload,
+            )
+        )
+    return packets
+
+
+def tone_frame(index):
+    n = np.arange(index * FRAME_SAMPLES, (index + 1) * FRAME_SAMPLES)
+    wave = 8000 * np.sin(2 * np.pi * 440 * n / SAMPLE_RATE)
+    frame = AudioFrame.from_ndarray(wave.astype(np.int16).reshape(1, -1), layout="mono")
+    frame.sample_rate = SAMPLE_RATE
+    frame.pts = index * FRAME_SAMPLES
+    frame.time_base = TIME_BASE
+    return frame
+
+
+async def test_a_speakers_packet_is_decoded_without_waiting_for_the_next():
+    opus = RTCRtpCodecParameters(
+        mimeType="audio/opus", clockRate=SAMPLE_RATE, channels=2, payloadType=111
+    )
+    pc = RTCPeerConnection()
+    stock, ours = (pc.addTransceiver("audio").receiver for _ in range(2))
+    # the shortest aiortc's own buffer goes (what this module installed before)
+    setattr(stock, compat._JITTER_BUFFER, JitterBuffer(capacity=8, prefetch=1))
+    compat.shorten_jitter_buffer(ours)
+    first, second = spoken_packets(2)
+    try:
+        for receiver in (stock, ours):
+            receiver._track = RemoteStreamTrack(kind="audio")  # as setRemoteDescription() does
+            await receiver.receive(RTCRtpReceiveParameters(codecs=[opus]))
+            await receiver._handle_rtp_packet(first, arrival_time_ms=0)
+
+        frame = await asyncio.wait_for(ours.track.recv(), 1.0)
+        assert (frame.samples, frame.pts) == (FRAME_SAMPLES, 0)
+        # aiortc's buffer keeps that packet until the next one proves its frame complete
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(stock.track.recv(), 0.2)
+
+        for receiver in (stock, ours):
+            await receiver._handle_rtp_packet(second, arrival_time_ms=20)
+        assert (await asyncio.wait_for(stock.track.recv(), 1.0)).pts == 0  # 20 ms late
+        assert (await asyncio.wait_for(ours.track.recv(), 1.0)).pts == FRAME_SAMPLES
+    finally:
+        await compat.close_peer_connection(pc)
+
+
+class MicrophoneOnCue(MediaStreamTrack):
+    """A speaker's microphone that says one 20 ms frame each time the test cues it."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cues: asyncio.Queue[None] = asyncio.Queue()
+        self._index = 0
+
+    async def recv(self) -> AudioFrame:
+        await self.cues.get()
+        self._index += 1
+        return tone_frame(self._index - 1)
+
+
+@pytest.mark.media
+async def test_the_router_hears_a_speakers_first_packet_before_a_second_is_sent(
+    router, make_client
+):
+    speaker = make_client(direction="sendrecv")
+    microphone = MicrophoneOnCue()
+    speaker.pc.getTransceivers()[0].sender.replaceTrack(microphone)
+    await speaker.join(router, "speaker", role="speaker")
+    peer = router._peers["speaker"]
+    (receiver,) = peer.pc.getReceivers()
+    # the router's receiver must be listening, or the single packet would be discarded
+    assert await eventually(lambda: receiver._RTCRtpReceiver__started, within=3.0)
+
+    microphone.cues.put_nowait(None)
+    # one packet sent and nothing after it, yet its 20 ms are decoded and queued for the mix
+    assert await eventually(lambda: len(peer.fifo) == FRAME_SAMPLES, within=2.0)
