@@ -5,7 +5,9 @@ Why each piece exists:
   option to choose them; a server must use its configured addresses (127.0.0.1 in tests).
 - `RtpStream`: aiortc runs one encoder and one RTP task per sender. A room encodes each mix once
   and its single fan-out loop writes the same Opus payload into every peer's RTP stream; the
-  sender's own loop is parked, while its RTCP (sender reports, receiver reports) keeps working.
+  sender's own loop is parked, while its RTCP keeps working: receiver reports as aiortc reads
+  them, sender reports from `send_reports()` every 5 s (RFC 3550's minimum) instead of every
+  second, which with a thousand listeners saves a tenth of the router's core.
 - `shorten_jitter_buffer()`: aiortc holds a speaker's audio 4 frames (80 ms) before decoding,
   and any buffer of its kind holds at least one more packet, waiting for the next timestamp to
   prove a frame complete. An Opus packet is always a whole frame, so `OpusJitterBuffer` hands
@@ -22,12 +24,14 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import random
 import struct
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from importlib.metadata import version
 from typing import Any
 
@@ -45,9 +49,18 @@ from aiortc import (
 from aiortc.clock import current_ntp_time
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpSendParameters
-from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+from aiortc.rtp import (
+    HeaderExtensionsMap,
+    RtcpByePacket,
+    RtcpSdesPacket,
+    RtcpSenderInfo,
+    RtcpSourceInfo,
+    RtcpSrPacket,
+    RtpPacket,
+)
 from aiortc.utils import random16, random32, uint16_add
 
 AIORTC_VERSION = "1.16.0"
@@ -198,12 +211,57 @@ def stamp(template: bytes, *, marker: bool, sequence: int, timestamp: int, ssrc:
 
 _relayed: set[asyncio.Task[None]] = set()  # sends through TURN still under way
 
+# RTCRtpSender._run_rtcp (aiortc 1.16) sends a sender report every 0.5-1.5 s. RFC 3550 section
+# 6.2 sets 5 s as the minimum interval; with a thousand listeners, aiortc's rate cost a tenth of
+# the router's core. send_reports() is the same loop at 5 s (randomised 0.5-1.5 times).
+SENDER_REPORT_INTERVAL = 5.0
+_SENDER_RTCP_STATE = (
+    "_RTCRtpSender__rtcp_started",
+    "_RTCRtpSender__rtcp_exited",
+    "_RTCRtpSender__lsr",
+    "_RTCRtpSender__lsr_time",
+)
+
+
+async def send_reports(sender: RTCRtpSender) -> None:
+    """RTCP for a sender the fan-out writes: sender report and SDES, then BYE when stopped."""
+    state = vars(sender)
+    state["_RTCRtpSender__rtcp_started"].set()
+    try:
+        while True:
+            spread = 0.5 + random.random()  # noqa: S311 - timing jitter, not a secret
+            await asyncio.sleep(SENDER_REPORT_INTERVAL * spread)
+            ntp_timestamp = state["_RTCRtpSender__ntp_timestamp"]
+            packets: list[Any] = [
+                RtcpSrPacket(
+                    ssrc=sender._ssrc,
+                    sender_info=RtcpSenderInfo(
+                        ntp_timestamp=ntp_timestamp,
+                        rtp_timestamp=state["_RTCRtpSender__rtp_timestamp"],
+                        packet_count=state["_RTCRtpSender__packet_count"] & 0xFFFFFFFF,
+                        octet_count=state["_RTCRtpSender__octet_count"] & 0xFFFFFFFF,
+                    ),
+                )
+            ]
+            # what a receiver report's "last SR" refers back to, for round-trip times
+            state["_RTCRtpSender__lsr"] = (ntp_timestamp >> 16) & 0xFFFFFFFF
+            state["_RTCRtpSender__lsr_time"] = time.time()
+            cname = state.get("_RTCRtpSender__cname")
+            if cname is not None:
+                source = RtcpSourceInfo(ssrc=sender._ssrc, items=[(1, cname.encode("utf8"))])
+                packets.append(RtcpSdesPacket(chunks=[source]))
+            await sender._send_rtcp(packets)
+    except asyncio.CancelledError:
+        pass
+    await sender._send_rtcp([RtcpByePacket(sources=[sender._ssrc])])
+    state["_RTCRtpSender__rtcp_exited"].set()
+
 
 class RtpStream:
     """One peer's outbound audio, written by the room's fan-out loop instead of by aiortc."""
 
     def __init__(self, sender: RTCRtpSender) -> None:
-        for name in _SENDER_COUNTERS:
+        for name in (*_SENDER_COUNTERS, *_SENDER_RTCP_STATE):
             if not hasattr(sender, name):
                 raise RuntimeError(f"aiortc RTCRtpSender has no {name}; re-check aiortc_compat")
         self._sender: RTCRtpSender | None = sender
@@ -217,6 +275,8 @@ class RtpStream:
         self._pair: CandidatePair | None = None
         self._address: tuple[str, int] = ("", 0)
         self._sendto: Callable[[bytes, tuple[str, int]], None] | None = None
+        self._dtls: RTCDtlsTransport | None = None  # set once negotiated
+        self._nominated: dict[int, CandidatePair] = {}  # the ICE connection's chosen pairs
         send = sender.send
 
         async def observed_send(parameters: RTCRtpSendParameters) -> None:
@@ -224,12 +284,18 @@ class RtpStream:
             self._negotiated(parameters)
 
         sender.send = observed_send  # type: ignore[method-assign]
+        sender._run_rtcp = partial(send_reports, sender)  # type: ignore[method-assign]
 
     def _negotiated(self, parameters: RTCRtpSendParameters) -> None:
         codec: RTCRtpCodecParameters = parameters.codecs[0]
         if codec.mimeType.lower() != OPUS_MIME:
             logger.warning("peer negotiated %s, not Opus: sending it nothing", codec.mimeType)
             return
+        if self._sender is None:  # detached while negotiating
+            return
+        # the transports are settled once the sender runs (bundling happens before)
+        self._dtls = self._sender.transport
+        self._nominated = self._dtls.transport._connection._nominated
         ids = {extension.uri: extension.id for extension in parameters.headerExtensions}
         self.format = RtpFormat(
             payload_type=codec.payloadType,
@@ -241,12 +307,8 @@ class RtpStream:
     @property
     def ready(self) -> bool:
         """Negotiated and connected: packets written now reach the peer."""
-        sender = self._sender
-        return (
-            self.format is not None
-            and sender is not None
-            and sender.transport._state is DtlsState.CONNECTED
-        )
+        dtls = self._dtls
+        return dtls is not None and dtls._state is DtlsState.CONNECTED
 
     def write(self, template: bytes, *, payload_size: int, timestamp: int, ntp_time: int) -> bool:
         """Send one packet made from `template`; False if the peer cannot take it now.
@@ -256,12 +318,11 @@ class RtpStream:
         packet to an address may have to bind a channel, the send is a task (tasks start in
         the order they were created, so packets stay in order).
         """
-        sender = self._sender
-        if sender is None:
+        sender, dtls = self._sender, self._dtls
+        if sender is None or dtls is None:
             return False
-        dtls = sender.transport
         # the nominated ICE pair, as aioice's Connection.sendto() would look it up
-        pair = dtls.transport._connection._nominated.get(1)
+        pair = self._nominated.get(1)
         if dtls._state is not DtlsState.CONNECTED or pair is None:
             self.send_errors += 1
             return False
@@ -305,7 +366,8 @@ class RtpStream:
         """Stop writing and drop the observer, so the sender and this stream can be freed."""
         if self._sender is not None:
             self._sender.__dict__.pop("send", None)
-        self._sender = None
+        self._sender = self._dtls = None
+        self._nominated = {}
         self._pair = self._sendto = None
         self._track.stop()
 

@@ -112,12 +112,13 @@ async def test_speaker_receivers_decode_without_waiting_for_four_frames():
 
 
 @pytest.mark.media
-async def test_shared_packets_keep_the_senders_reports_truthful(media_config):
+async def test_shared_packets_keep_the_senders_reports_truthful(media_config, monkeypatch):
+    monkeypatch.setattr(compat, "SENDER_REPORT_INTERVAL", 0.5)  # 0.25-0.75 s apart
     room = Router("reports", media_config)
     listener = AudioClient(media_config)
     try:
         await listener.join(room, "listener")
-        await asyncio.sleep(2.0)  # RTCP sender reports go out every 0.5-1.5 s
+        await asyncio.sleep(2.0)
         (peer,) = room._peers.values()
         sender = peer.stream._sender
         sent = (await sender.getStats())[f"outbound-rtp_{id(sender)}"].packetsSent
@@ -351,3 +352,42 @@ async def test_the_router_hears_a_speakers_first_packet_before_a_second_is_sent(
     microphone.cues.put_nowait(None)
     # one packet sent and nothing after it, yet its 20 ms are decoded and queued for the mix
     assert await eventually(lambda: len(peer.fifo) == FRAME_SAMPLES, within=2.0)
+
+
+def count_reports(client: AudioClient) -> list[str]:
+    """The RTCP packet types a client's receiver gets from the router, in order."""
+    seen: list[str] = []
+    receiver = client.pc.getReceivers()[0]
+    handle = receiver._handle_rtcp_packet
+
+    async def noted(packet):
+        seen.append(type(packet).__name__)
+        await handle(packet)
+
+    receiver._handle_rtcp_packet = noted
+    return seen
+
+
+@pytest.mark.media
+@pytest.mark.parametrize("interval, most", [(0.2, None), (compat.SENDER_REPORT_INTERVAL, 0)])
+async def test_sender_reports_go_out_at_the_rfc_interval_and_bye_at_the_end(
+    media_config, monkeypatch, interval, most
+):
+    monkeypatch.setattr(compat, "SENDER_REPORT_INTERVAL", interval)
+    room = Router("report-rate", media_config)
+    listener = AudioClient(media_config)
+    try:
+        await listener.join(room, "listener")
+        seen = count_reports(listener)
+        await asyncio.sleep(2.0)
+        reports = seen.count("RtcpSrPacket")
+        if most is None:  # 0.1-0.3 s apart: several in 2 s
+            assert reports >= 5
+        else:  # the real interval: none in the first 2 s (the first is 2.5-7.5 s in)
+            assert reports <= most
+        await room.disconnect("listener")
+        await eventually(lambda: "RtcpByePacket" in seen)
+        assert "RtcpByePacket" in seen
+    finally:
+        await listener.close()
+        await room.close()
