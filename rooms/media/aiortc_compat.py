@@ -271,7 +271,6 @@ class RtpStream:
         self._sequence = random16() % 32768  # lower half, as aiortc: no early wrap under SRTP
         self._timestamp_origin = random32()
         self.packets_sent = 0
-        self.send_errors = 0
         self._pair: CandidatePair | None = None
         self._address: tuple[str, int] = ("", 0)
         self._sendto: Callable[[bytes, tuple[str, int]], None] | None = None
@@ -324,8 +323,7 @@ class RtpStream:
         # the nominated ICE pair, as aioice's Connection.sendto() would look it up
         pair = self._nominated.get(1)
         if dtls._state is not DtlsState.CONNECTED or pair is None:
-            self.send_errors += 1
-            return False
+            return False  # not connected yet (or any more)
         rtp_timestamp = (self._timestamp_origin + timestamp) & 0xFFFFFFFF
         packet = stamp(
             template,

@@ -143,7 +143,7 @@ class Router:
         self._tick_seconds = 0.0
         self._max_tick_seconds = 0.0
         self._packets_sent = 0
-        self._send_errors = 0
+        self._stage_cache: list[_Peer] | None = None  # speakers among the peers, see _stage()
 
     # -- joining and leaving -------------------------------------------------------------------
 
@@ -161,6 +161,7 @@ class Router:
     async def disconnect(self, peer_id: str) -> bool:
         """Close the peer's connection and everything attached to it; False if not present."""
         peer = self._peers.pop(peer_id, None)
+        self._stage_cache = None
         joining = self._joining.pop(peer_id, None)
         for gone in (peer, joining):
             if gone is not None:
@@ -179,6 +180,7 @@ class Router:
             self._clock = None
         peers = [*self._peers.values(), *self._joining.values()]
         self._peers.clear()
+        self._stage_cache = None
         self._joining.clear()
         await asyncio.gather(*(self._teardown(peer) for peer in peers))
         while self._background:
@@ -215,6 +217,7 @@ class Router:
         if peer is None:
             return False
         peer.role = role
+        self._stage_cache = None
         if role == "listener":
             peer.fifo.clear()
         return True
@@ -240,7 +243,6 @@ class Router:
             "tick_ms_mean": round(1000 * self._tick_seconds / max(self._ticks, 1), 3),
             "tick_ms_max": round(1000 * self._max_tick_seconds, 1),
             "packets_sent": self._packets_sent,
-            "send_errors": self._send_errors,
             "underruns": sum(p.fifo.underruns for p in peers),
         }
 
@@ -309,6 +311,7 @@ class Router:
         del self._joining[peer_id]
         previous = self._peers.pop(peer_id, None)
         self._peers[peer_id] = peer
+        self._stage_cache = None
         if previous is not None:
             self._spawn(self._teardown(previous))
         self._start(peer)
@@ -337,6 +340,7 @@ class Router:
     def _drop_later(self, peer: _Peer) -> None:
         if self._peers.get(peer.peer_id) is peer:
             del self._peers[peer.peer_id]
+            self._stage_cache = None
             self._spawn(self._teardown(peer))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -405,12 +409,18 @@ class Router:
             self._tick_seconds += spent
             self._max_tick_seconds = max(self._max_tick_seconds, spent)
 
+    def _stage(self) -> list[_Peer]:
+        """The speakers among the peers (a dozen at most): a tick need not scan the listeners."""
+        if self._stage_cache is None:
+            self._stage_cache = [p for p in self._peers.values() if p.role == "speaker"]
+        return self._stage_cache
+
     async def _tick(self) -> None:
         self._ticks += 1
-        peers = list(self._peers.values())
+        stage = self._stage()
         contributors: list[_Peer] = []
         blocks = []
-        for peer in peers:
+        for peer in stage:
             if peer.mixed:
                 block = peer.fifo.pop()
                 if block is not None:
@@ -420,63 +430,67 @@ class Router:
         for peer, level in zip(contributors, result.levels, strict=True):
             peer.peak_level = max(peer.peak_level, float(level))
         if self._ticks % self._ticks_per_report == 0:
-            self._report_levels(peers)
-
-        audience = [p for p in peers if p.stream is not None and p.stream.ready]
-        if not audience:
+            self._report_levels(stage)
+        if not self._peers:
             self._listener_blocks.clear()
             return
+
         timestamp = self._ticks * FRAME_SAMPLES
+        ntp_time = ntp_now()
+        # a speaker who is heard hears everyone but themselves, from their own encoder, every tick
+        rows = {id(peer): row for row, peer in enumerate(contributors)}
+        for peer in stage:
+            stream = peer.stream
+            if not peer.mixed or stream is None or stream.format is None:
+                continue
+            row = rows.get(id(peer))
+            own = result.listener if row is None else result.minus[row]
+            if peer.encoder is None:
+                peer.encoder = OpusEncoder(self.config.opus_bitrate)
+            payload = peer.encoder.encode(own)
+            if payload is None:
+                continue
+            dbov = audio_level_dbov(float(rms_dbfs(own)[0]))
+            template = rtp_template(stream.format, payload, dbov)
+            if stream.write(
+                template, payload_size=len(payload), timestamp=timestamp, ntp_time=ntp_time
+            ):
+                self._packets_sent += 1
+                peer.packets_sent += 1
+
+        # everyone else (listeners, guests, muted speakers) gets the same packet, when one is due
         if not self._listener_blocks:
             self._listener_timestamp = timestamp
         self._listener_blocks.append(result.listener)
-        listener_payload = None  # this tick only speakers hear something, unless a packet is due
-        if len(self._listener_blocks) == self._ticks_per_packet:
-            heard = np.concatenate(self._listener_blocks)
-            self._listener_blocks.clear()
-            if self._listener_encoder is None:
-                self._listener_encoder = OpusEncoder(self.config.opus_bitrate, heard.size)
-            listener_payload = self._listener_encoder.encode(heard)
-            listener_dbov = audio_level_dbov(float(rms_dbfs(heard)[0]))
-        rows = {id(peer): row for row, peer in enumerate(contributors)}
+        if len(self._listener_blocks) < self._ticks_per_packet:
+            return
+        heard = np.concatenate(self._listener_blocks)
+        self._listener_blocks.clear()
+        if self._listener_encoder is None:
+            self._listener_encoder = OpusEncoder(self.config.opus_bitrate, heard.size)
+        payload = self._listener_encoder.encode(heard)
+        if payload is None:
+            return
+        dbov = audio_level_dbov(float(rms_dbfs(heard)[0]))
+        size, timestamp = len(payload), self._listener_timestamp
         templates: dict[RtpFormat, bytes] = {}
-        ntp_time = ntp_now()
-        for peer in audience:
+        sent = 0
+        # write() never awaits, so the peers cannot change while this loop runs
+        for peer in self._peers.values():
             stream = peer.stream
-            assert stream is not None and stream.format is not None
-            if peer.mixed:
-                # a speaker hears everyone but themselves, from their own encoder
-                row = rows.get(id(peer))
-                own = result.listener if row is None else result.minus[row]
-                if peer.encoder is None:
-                    peer.encoder = OpusEncoder(self.config.opus_bitrate)
-                payload = peer.encoder.encode(own)
-                if payload is None:
-                    continue
-                dbov = audio_level_dbov(float(rms_dbfs(own)[0]))
-                template = rtp_template(stream.format, payload, dbov)
-                packet_timestamp = timestamp
-            else:
-                if listener_payload is None:
-                    continue
-                payload = listener_payload
-                template = templates.get(stream.format)  # type: ignore[assignment]
-                if template is None:
-                    template = rtp_template(stream.format, payload, listener_dbov)
-                    templates[stream.format] = template
-                packet_timestamp = self._listener_timestamp
-            sent = stream.write(
-                template, payload_size=len(payload), timestamp=packet_timestamp, ntp_time=ntp_time
-            )
-            if sent:
-                self._packets_sent += 1
+            if stream is None or stream.format is None or (peer.role == "speaker" and peer.mixed):
+                continue
+            template = templates.get(stream.format)
+            if template is None:
+                template = templates[stream.format] = rtp_template(stream.format, payload, dbov)
+            if stream.write(template, payload_size=size, timestamp=timestamp, ntp_time=ntp_time):
+                sent += 1
                 peer.packets_sent += 1
-            else:
-                self._send_errors += 1
+        self._packets_sent += sent
 
     def _report_levels(self, peers: list[_Peer]) -> None:
         levels = {p.peer_id: round(p.peak_level, 2) for p in peers if p.role == "speaker"}
-        for peer in peers:
+        for peer in peers:  # the stage
             peer.peak_level = 0.0
         self._levels = levels
         if self._on_levels is None or levels == self._reported_levels:
