@@ -12,6 +12,9 @@ Why each piece exists:
   and any buffer of its kind holds at least one more packet, waiting for the next timestamp to
   prove a frame complete. An Opus packet is always a whole frame, so `OpusJitterBuffer` hands
   each packet to the decoder as it arrives; the router's own small buffer absorbs the jitter.
+- `server_peer_connection()`: aiortc makes a DTLS certificate, and an OpenSSL context holding
+  its read and write buffers, for every connection; a server shares one certificate (renewed
+  daily) and one context whose buffers are released while idle (SRTP never passes through them).
 - `close_peer_connection()`: closing a peer connection while its DTLS handshake finishes can
   start senders and receivers after they were stopped, leaking their tasks and the connection.
 
@@ -49,7 +52,7 @@ from aiortc import (
 from aiortc.clock import current_ntp_time
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError
-from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpSendParameters
 from aiortc.rtp import (
@@ -62,6 +65,7 @@ from aiortc.rtp import (
     RtpPacket,
 )
 from aiortc.utils import random16, random32, uint16_add
+from OpenSSL import SSL
 
 AIORTC_VERSION = "1.16.0"
 AIOICE_VERSION = "0.13.0"
@@ -433,6 +437,62 @@ def jitter_buffer_prefetch(receiver: RTCRtpReceiver) -> int:
     """How many frames the receiver holds back before decoding (for tests)."""
     buffer: JitterBuffer = getattr(receiver, _JITTER_BUFFER)
     return buffer._prefetch
+
+
+# ---------------------------------------------------------------------------------------------
+# DTLS identity: RTCPeerConnection.__init__ (aiortc 1.16) keeps its own
+# [RTCCertificate.generateCertificate()] as the private __certificates, and
+# RTCDtlsTransport.start() calls the certificate's _create_ssl_context(srtp_profiles) for a new
+# SSL.Context per connection.
+# ---------------------------------------------------------------------------------------------
+
+CERTIFICATE_LIFETIME = 24 * 3600.0  # seconds before new connections get a new certificate
+_CERTIFICATES = "_RTCPeerConnection__certificates"
+
+
+class SharedCertificate(RTCCertificate):
+    """One DTLS certificate and SSL context for many peer connections (as Janus does).
+
+    The context releases its buffers while idle: after the handshake, audio travels as SRTP,
+    which never passes through OpenSSL, so each connection would otherwise hold buffers it
+    does not use.
+    """
+
+    def __init__(self, key: Any, cert: Any) -> None:
+        super().__init__(key, cert)
+        self.created = time.monotonic()
+        self._contexts: dict[tuple[bytes, ...], SSL.Context] = {}
+
+    def _create_ssl_context(self, srtp_profiles: list[Any]) -> SSL.Context:
+        profiles = tuple(profile.openssl_profile for profile in srtp_profiles)
+        context = self._contexts.get(profiles)
+        if context is None:
+            context = super()._create_ssl_context(srtp_profiles)
+            context.set_mode(SSL.MODE_RELEASE_BUFFERS)
+            self._contexts[profiles] = context
+        return context
+
+
+_certificate: SharedCertificate | None = None
+
+
+def shared_certificate() -> SharedCertificate:
+    """This process's DTLS certificate, renewed once it is CERTIFICATE_LIFETIME old."""
+    global _certificate
+    if _certificate is None or time.monotonic() - _certificate.created > CERTIFICATE_LIFETIME:
+        _certificate = SharedCertificate.generateCertificate()
+    return _certificate
+
+
+def server_peer_connection(configuration: Any = None) -> RTCPeerConnection:
+    """A peer connection that presents the process's shared DTLS certificate."""
+    pc = RTCPeerConnection(configuration)
+    if not isinstance(getattr(pc, _CERTIFICATES, None), list):
+        raise RuntimeError(
+            "aiortc RTCPeerConnection has no certificate list; re-check aiortc_compat"
+        )
+    setattr(pc, _CERTIFICATES, [shared_certificate()])
+    return pc
 
 
 # ---------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from .aiortc_compat import (
     gather_on,
     ntp_now,
     rtp_template,
+    server_peer_connection,
     shorten_jitter_buffer,
 )
 from .codec import MonoConverter, OpusEncoder
@@ -260,7 +261,8 @@ class Router:
         if role == "speaker":
             mic = next((i for i, s in enumerate(sections) if s.peer_sends), None)
 
-        peer = _Peer(peer_id, RTCPeerConnection(self.config.rtc_configuration()), role, muted)
+        pc = server_peer_connection(self.config.rtc_configuration())
+        peer = _Peer(peer_id, pc, role, muted)
         previous = self._joining.pop(peer_id, None)
         self._joining[peer_id] = peer
         if previous is not None:

@@ -21,6 +21,7 @@ from aiortc.rtcrtpparameters import (
 from aiortc.rtcrtpreceiver import RemoteStreamTrack
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 from av.audio.frame import AudioFrame
+from OpenSSL import SSL
 
 from rooms.media import MediaConfig, Router
 from rooms.media import aiortc_compat as compat
@@ -391,3 +392,39 @@ async def test_sender_reports_go_out_at_the_rfc_interval_and_bye_at_the_end(
     finally:
         await listener.close()
         await room.close()
+
+
+def fingerprint(sdp: str) -> str:
+    return next(line for line in sdp.splitlines() if line.startswith("a=fingerprint:"))
+
+
+@pytest.mark.media
+async def test_server_connections_share_one_certificate_and_one_lean_ssl_context(media_config):
+    room = Router("certificate", media_config)
+    listeners = [AudioClient(media_config) for _ in range(2)]
+    try:
+        answers = [await x.join(room, f"listener-{i}") for i, x in enumerate(listeners)]
+        assert fingerprint(answers[0]) == fingerprint(answers[1])
+        client_offers = [x.pc.localDescription.sdp for x in listeners]
+        assert fingerprint(client_offers[0]) != fingerprint(client_offers[1])  # aiortc's own
+        contexts = {
+            id(peer.pc.getTransceivers()[0].sender.transport._ssl.get_context())
+            for peer in room._peers.values()
+        }
+        assert len(contexts) == 1
+        (context,) = compat.shared_certificate()._contexts.values()
+        mode = SSL._lib.SSL_CTX_set_mode(context._context, 0)  # adds nothing, returns the mode
+        assert mode & SSL.MODE_RELEASE_BUFFERS
+    finally:
+        for x in listeners:
+            await x.close()
+        await room.close()
+
+
+def test_the_shared_certificate_is_renewed_when_old(monkeypatch):
+    first = compat.shared_certificate()
+    assert compat.shared_certificate() is first
+    monkeypatch.setattr(compat, "CERTIFICATE_LIFETIME", 0.0)
+    renewed = compat.shared_certificate()
+    assert renewed is not first
+    assert renewed.getFingerprints()[0].value != first.getFingerprints()[0].value
