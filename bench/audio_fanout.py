@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import fractions
 import gc
 import json
@@ -73,7 +74,8 @@ ONSET_RMS = 3_000  # the beep's RMS after the client's stereo encoding is ~6,000
 CONFIG = MediaConfig.loopback()
 PROBES = 5
 DECODED_PER_PROCESS = 25  # crowd listeners per process decoded for the FFT check and beep times
-DESIGNS = ("ours", "naive", "janus", "audiobridge")
+DESIGNS = ("ours", "ours60", "naive", "janus", "audiobridge")
+PACKET_SECONDS = {"ours60": 0.06}  # the listener packet length where not 20 ms
 JANUS_DESIGNS = ("janus", "audiobridge")
 
 # Janus (Debian's `janus`) as a comparison peer. libnice skips loopback interfaces, so Janus runs
@@ -315,7 +317,10 @@ def serve(ready: mp.Queue, design: str = "ours") -> None:
     gc.callbacks.append(on_gc)
 
     async def main() -> None:
-        router: Any = Router("bench", CONFIG) if design == "ours" else NaiveRouter()
+        router: Any = NaiveRouter()
+        if design in ("ours", "ours60"):
+            packet_ms = round(1000 * PACKET_SECONDS.get(design, FRAME_SECONDS))
+            router = Router("bench", dataclasses.replace(CONFIG, listener_packet_ms=packet_ms))
         done = asyncio.Event()
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -639,7 +644,9 @@ def dominant_frequency(samples: np.ndarray) -> float:
     return float(freqs[int(np.argmax(power))])
 
 
-def listen(port: int | str, ids: list[str], control: mp.Queue, results: mp.Queue) -> None:
+def listen(
+    port: int | str, ids: list[str], packet: float, control: mp.Queue, results: mp.Queue
+) -> None:
     """A crowd process: many listeners in one event loop."""
     logging.basicConfig(level=logging.WARNING)
     pin("listeners")
@@ -665,7 +672,7 @@ def listen(port: int | str, ids: list[str], control: mp.Queue, results: mp.Queue
         for x in crowd:
             x.recording = False
         elapsed = time.monotonic() - started
-        expected = elapsed / FRAME_SECONDS
+        expected = elapsed / packet
         results.put(("listeners", [{**x.report(), "expected": expected} for x in crowd]))
         await loop.run_in_executor(None, control.get)
         await asyncio.gather(*(x.close() for x in crowd))
@@ -867,7 +874,9 @@ room-{JANUS_BRIDGE_ROOM}: {{
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def run(listeners: int, window: float, design: str = "ours") -> dict[str, Any]:
+def run(
+    listeners: int, window: float, design: str = "ours", profile: Path | None = None
+) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     ready: mp.Queue = ctx.Queue()
     results: mp.Queue = ctx.Queue()
@@ -892,7 +901,7 @@ def run(listeners: int, window: float, design: str = "ours") -> dict[str, Any]:
             def usage(phase: str) -> dict[str, Any]:
                 return request_sync(port, {"op": "usage"})
 
-        return measure(ctx, port, usage, results, children, listeners, window, design)
+        return measure(ctx, port, usage, results, children, listeners, window, design, profile)
     finally:
         if janus is not None:
             janus.stop()
@@ -911,6 +920,7 @@ def measure(
     listeners: int,
     window: float,
     design: str,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     speaker_control: mp.Queue = ctx.Queue()
     speaker = ctx.Process(target=speak, args=(port, speaker_control, results), daemon=True)
@@ -921,12 +931,13 @@ def measure(
 
     idle_usage = usage("idle")  # the speaker is in, no listener yet
     workers = min(listeners, 4)
+    packet = PACKET_SECONDS.get(design, FRAME_SECONDS)
     ids = [f"listener-{i}" for i in range(listeners)]
     controls = [ctx.Queue() for _ in range(workers)]
     processes = [
         ctx.Process(
             target=listen,
-            args=(port, ids[w::workers], controls[w], results),
+            args=(port, ids[w::workers], packet, controls[w], results),
             daemon=True,
         )
         for w in range(workers)
@@ -942,11 +953,34 @@ def measure(
     time.sleep(1.0)  # let join work settle before measuring the steady state
     joined_usage = usage("joined")
 
+    spy = None
+    if profile is not None:  # a separate run: sampling pauses the server, so it skews CPU
+        spy = subprocess.Popen(
+            [
+                *py_spy(),
+                "record",
+                "--pid",
+                str(children[0].pid),
+                "--duration",
+                str(round(window)),
+                "--rate",
+                "100",
+                "--native",
+                "--format",
+                "raw",
+                "--output",
+                str(profile),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     start = usage("start")
     cores_before = core_times()
     for control in controls:
         control.put(window)
     time.sleep(window)
+    if spy is not None:
+        spy.wait(timeout=window + 30)
     cores_after = core_times()
     server_core = min(os.sched_getaffinity(0))
     busy0, soft0, total0 = cores_before[server_core]
@@ -1002,7 +1036,8 @@ def measure(
     return {
         "design": design,
         "listeners": listeners,
-        "received_per_listener_second": float(np.mean(arrived)) / FRAME_SECONDS,
+        "received_per_listener_second": float(np.mean(arrived)) / packet,
+        "delivered_percent": 100 * float(np.mean(arrived)),
         "server_rss_mb": end["rss"] / 1024,
         "cpu_percent": 100 * cpu / wall,
         "cpu_ms_per_listener_second": 1000 * cpu / (wall * listeners),
@@ -1013,7 +1048,7 @@ def measure(
         "server_core_busy_percent": 100 * (busy1 - busy0) / max(total1 - total0, 1),
         "server_core_softirq_percent": 100 * (soft1 - soft0) / max(total1 - total0, 1),
         "tick_ms_mean": end["stats"].get("tick_ms_mean"),
-        "gc_full_collections": end["gc_full"],
+        "gc_full_collections": end["gc_full"] - start["gc_full"],  # in the window
         "gc_max_ms": end["gc_max_ms"],
         "max_tick_lag_ms": end["stats"].get("max_tick_lag_ms"),
         "join_p50_ms": 1000 * percentile(joins, 50),
@@ -1095,39 +1130,11 @@ def rss_bytes() -> int:
 # -- report ---------------------------------------------------------------------------------------
 
 
-def table(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| listeners | server CPU, % of one core | server CPU per listener-second "
-        "| packets sent per listener-second | packets lost per listener (mean / max) "
-        "| join to first packet (p50 / p95) | speaker to listener, packet arrival (p50 / p95) "
-        "| late joiner: join to decoded audio (p50 / max) "
-        "| late joiner: speaker to decoded audio (p50 / p95) | 440 Hz heard |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['listeners']} | {r['cpu_percent']:.1f}%"
-            f" | {r['cpu_ms_per_listener_second']:.2f} ms"
-            f" | {r['server_packets_per_listener_second']:.1f}"
-            f" | {r['lost_mean']:.2f} / {r['lost_max']}"
-            f" | {r['join_p50_ms']:.0f} / {r['join_p95_ms']:.0f} ms"
-            f" | {r['crowd_latency_p50_ms']:.0f} / {r['crowd_latency_p95_ms']:.0f} ms"
-            f" | {r['late_join_p50_ms']:.0f} / {r['late_join_max_ms']:.0f} ms"
-            f" | {r['latency_p50_ms']:.0f} / {r['latency_p95_ms']:.0f} ms"
-            f" | {r['heard_440']}/{r['listeners']} |"
-        )
-    return "\n".join(lines)
-
-
 def write_section(text: str) -> None:
+    """Replace (or add) the "Audio fan-out" section of docs/benchmarks.md."""
     path = ROOT / "docs" / "benchmarks.md"
     heading = "## Audio fan-out"
     existing = path.read_text() if path.exists() else "# Benchmarks\n"
-    kept = re.search(
-        rf"{re.escape(SIDE_START)}.*?{re.escape(SIDE_END)}", existing, re.S
-    )  # the side-by-side block is written by its own runs
-    if kept and SIDE_START not in text:
-        text = text.strip() + "\n\n" + kept.group(0)
     section = f"{heading}\n\n{text.strip()}\n"
     pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(existing):
@@ -1158,9 +1165,9 @@ def churn_text(result: dict[str, Any]) -> str:
     )
 
 
-SIDE_START, SIDE_END = "<!-- side-by-side:start -->", "<!-- side-by-side:end -->"
 DESIGN_NAMES = {
     "ours": "ours (`rooms.media.Router`: encode once, same packets to all)",
+    "ours60": "ours, listeners on 60 ms packets (`SPACES_LISTENER_PACKET_MS=60`)",
     "naive": "naive aiortc (MediaRelay, one Opus encoder per listener)",
     "janus": "Janus 1.1.2 Streaming (RTP Opus mountpoint)",
     "audiobridge": "Janus 1.1.2 AudioBridge (mixes and encodes per participant)",
@@ -1174,22 +1181,28 @@ def per_thousand_packets(r: dict[str, Any]) -> float:
     return 1000 * r["cpu_percent"] * 10 / sent if sent else float("nan")
 
 
-def side_by_side_table(rows: list[dict[str, Any]]) -> str:
+def saturated(r: dict[str, Any]) -> bool:
+    """The server could not keep up: its core was full, or listeners got less than real time."""
+    return r["cpu_percent"] >= 95 or r["delivered_percent"] < 98 or r["lost_mean"] > 0.5
+
+
+def results_table(rows: list[dict[str, Any]]) -> str:
     ours = {r["listeners"]: r for r in rows if r["design"] == "ours" and "error" not in r}
     lines = [
         "| design | listeners | server CPU, % of one core | server CPU per listener-second "
-        "| ratio to ours | server CPU per 1,000 packets sent | ratio to ours "
+        "| ratio to ours | server CPU per 1,000 packets sent "
         "| packets sent per listener-second (server's count) "
-        "| packets received per listener-second | ratio to ours "
+        "| audio delivered, % of real time (mean / worst listener) "
         "| packets lost per listener (mean / max) | join to first packet (p50 / p95) "
-        "| speaker to listener, packet arrival (p50 / p95) | 440 Hz heard | server peak RSS "
-        "| load average after the row |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| speaker to listener, packet arrival (p50 / p95) "
+        "| late joiner: join to decoded audio (p50 / max) | 440 Hz heard (decoded sample) "
+        "| server memory per listener | load average |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         name = DESIGN_NAMES[r["design"]]
         if "error" in r:
-            lines.append(f"| {name} | {r['listeners']} | failed: {r['error']} |" + " |" * 13)
+            lines.append(f"| {name} | {r['listeners']} | failed: {r['error']} |" + " |" * 12)
             continue
         base = ours.get(r["listeners"])
         cpu_ratio = (
@@ -1197,57 +1210,190 @@ def side_by_side_table(rows: list[dict[str, Any]]) -> str:
             if base
             else "–"
         )
-        load = f"{r['load']:.1f}" if "load" in r else "–"
-        per_packet = per_thousand_packets(r)
-        packet_ratio = (
-            f"{per_packet / per_thousand_packets(base):.2f}×"
-            if base and per_thousand_packets(base)
-            else "–"
-        )
-        rate_ratio = (
-            f"{r['received_per_listener_second'] / base['received_per_listener_second']:.2f}×"
-            if base and base["received_per_listener_second"]
-            else "–"
-        )
+        mark = " (saturated)" if saturated(r) else ""
+        corrupt = f", {r['corrupt']} failed SRTP" if r.get("corrupt") else ""
         lines.append(
-            f"| {name} | {r['listeners']} | {r['cpu_percent']:.1f}%"
+            f"| {name} | {r['listeners']} | {r['cpu_percent']:.1f}%{mark}"
             f" | {r['cpu_ms_per_listener_second']:.2f} ms | {cpu_ratio}"
-            f" | {per_packet:.0f} ms | {packet_ratio}"
+            f" | {per_thousand_packets(r):.0f} ms"
             f" | {r['server_packets_per_listener_second']:.1f}"
-            f" | {r['received_per_listener_second']:.1f} | {rate_ratio}"
-            f" | {r['lost_mean']:.2f} / {r['lost_max']}"
+            f" | {r['delivered_percent']:.1f}% / {r['arrived_min_percent']:.1f}%"
+            f" | {r['lost_mean']:.2f} / {r['lost_max']}{corrupt}"
             f" | {r['join_p50_ms']:.0f} / {r['join_p95_ms']:.0f} ms"
             f" | {r['crowd_latency_p50_ms']:.0f} / {r['crowd_latency_p95_ms']:.0f} ms"
-            f" | {r['heard_440']}/{r['listeners']} | {r['server_rss_mb']:.0f} MB"
-            f" | {load} |"
+            f" | {r['late_join_p50_ms']:.0f} / {r['late_join_max_ms']:.0f} ms"
+            f" | {r['heard_440']}/{r['decoded']}"
+            f" | {r['memory_kb_per_listener']:.0f} KB"
+            f" | {r.get('load', float('nan')):.1f} |"
         )
     return "\n".join(lines)
 
 
-def write_side_by_side(text: str) -> None:
-    """Replace (or add) the side-by-side block inside the Audio fan-out section only."""
-    path = ROOT / "docs" / "benchmarks.md"
-    existing = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{SIDE_START}\n### Side by side\n\n{text.strip()}\n{SIDE_END}"
-    pattern = re.compile(rf"{re.escape(SIDE_START)}.*?{re.escape(SIDE_END)}", re.S)
-    if pattern.search(existing):
-        path.write_text(pattern.sub(lambda _: block, existing))
-        return
-    section = re.compile(r"^## Audio fan-out\n.*?(?=^## |\Z)", re.S | re.M)
-    found = section.search(existing)
-    if found is None:
-        write_section(block)
-        return
-    body = found.group(0).rstrip() + "\n\n" + block + "\n\n"
-    path.write_text(existing[: found.start()] + body + existing[found.end() :])
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    """CPU per listener-second, audio delivered and speaker-to-listener latency against N."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    for design in DESIGNS:
+        mine = [r for r in rows if r["design"] == design and "error" not in r]
+        if not mine:
+            continue
+        n = [r["listeners"] for r in mine]
+        axes[0].plot(n, [r["cpu_ms_per_listener_second"] for r in mine], "o-", label=design)
+        axes[1].plot(n, [r["delivered_percent"] for r in mine], "o-", label=design)
+        axes[2].plot(n, [r["crowd_latency_p95_ms"] for r in mine], "o-", label=design)
+    titles = (
+        "server CPU per listener-second (ms)",
+        "audio delivered (% of real time)",
+        "speaker to listener p95 (ms)",
+    )
+    for axis, title in zip(axes, titles, strict=True):
+        axis.set_xscale("log")
+        axis.set_xlabel("listeners")
+        axis.set_title(title)
+        axis.grid(True, which="both", alpha=0.3)
+    axes[0].set_yscale("log")
+    axes[0].legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
-def side_by_side(args: argparse.Namespace) -> None:
-    """Each N for every design back to back, so they share the machine's load of the moment."""
+def py_spy() -> list[str]:
+    return [shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")]
+
+
+PROFILE_BUCKETS = (  # (name, frame name prefixes), matched from the innermost frame outwards
+    ("sendto: the kernel's UDP send (on loopback, also the receiving side)", ("sendto",)),
+    ("SRTP encryption (libsrtp through pylibsrtp)", ("Session.protect",)),
+    ("Opus encoding", ("OpusEncoder.encode",)),
+    ("mixing and levels (numpy)", ("mix", "rms_dbfs", "SampleFifo")),
+    ("decoding speakers (aiortc's decoder thread)", ("decoder_worker",)),
+    ("the fan-out loop in Python (stamping, counters)", ("RtpStream.write", "Router._tick")),
+    ("RTCP: sender reports out, receiver reports in", ("RTCRtpSender._run_rtcp", "_handle_rtcp")),
+    ("ICE: STUN consent checks and replies", ("StunProtocol", "Connection.", "Transaction.")),
+    ("receiving speakers' packets (DTLS, SRTP, jitter buffer)", ("RTCDtlsTransport",)),
+)
+
+
+def profile_shares(path: Path) -> tuple[int, list[tuple[str, float]]]:
+    """Share of on-CPU samples per bucket; waiting threads and the idle loop left out."""
+    counts: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [f.split(" (")[0] for f in stack.split(";")]
+        inner = frames[-3:]
+        if any(
+            f.startswith(("Condition.wait", "lock_PyThread", "PyThread_acquire")) for f in inner
+        ):
+            continue  # a thread waiting, not working
+        if any(f.startswith(("epoll_wait", "select", "EpollSelector.select")) for f in inner):
+            continue  # the event loop idle between ticks
+        n = int(count)
+        total += n
+        bucket = "other (the event loop, asyncio callbacks, signaling)"
+        for frame in reversed(frames):
+            hit = next((name for name, keys in PROFILE_BUCKETS if frame.startswith(keys)), None)
+            if hit is not None:
+                bucket = hit
+                break
+        counts[bucket] = counts.get(bucket, 0) + n
+    shares = sorted(((k, v / max(total, 1)) for k, v in counts.items()), key=lambda x: -x[1])
+    return total, shares
+
+
+def cpu_ratio(mine: dict[str, Any], theirs: dict[str, Any]) -> float:
+    return mine["cpu_ms_per_listener_second"] / theirs["cpu_ms_per_listener_second"]
+
+
+def targets_text(rows: list[dict[str, Any]]) -> str:
+    """Where each of our rows stands against the targets (per media worker, i.e. one core)."""
+    lines = []
+    janus = {r["listeners"]: r for r in rows if r["design"] == "janus" and "error" not in r}
+    for design in ("ours", "ours60"):
+        mine = [r for r in rows if r["design"] == design and "error" not in r]
+        if not mine:
+            continue
+        kept = [r for r in mine if not saturated(r)]
+        best = max(kept, key=lambda r: r["listeners"]) if kept else None
+        first_full = min(
+            (r for r in mine if saturated(r)), key=lambda r: r["listeners"], default=None
+        )
+        text = f"- **{DESIGN_NAMES[design]}**: "
+        if best is not None:
+            text += (
+                f"kept up with {best['listeners']} listeners ({best['cpu_percent']:.0f}% of its"
+                f" core, loss {best['lost_mean']:.2f}, speaker to listener p95"
+                f" {best['crowd_latency_p95_ms']:.0f} ms, late joiners' first audio within"
+                f" {best['late_join_max_ms']:.0f} ms, {best['memory_kb_per_listener']:.0f} KB"
+                " per listener)"
+            )
+        if first_full is not None:
+            text += (
+                f"; saturated at {first_full['listeners']} ({first_full['cpu_percent']:.0f}% of"
+                f" its core, {first_full['delivered_percent']:.1f}% of real time delivered)"
+            )
+        versus = [
+            f"{cpu_ratio(r, janus[r['listeners']]):.2f}× at {r['listeners']}"
+            for r in mine
+            if r["listeners"] in janus
+        ]
+        if versus:
+            text += "; CPU per listener-second against Janus Streaming: " + ", ".join(versus)
+        lines.append(text + ".")
+    return "\n".join(lines)
+
+
+def profile_text(n: int, design: str, path: Path) -> str:
+    total, shares = profile_shares(path)
+    rows = "\n".join(f"| {name} | {share:.1%} |" for name, share in shares)
+    return (
+        f"### Profile at {n} listeners ({design})\n\n"
+        f"py-spy (`record --native`, 100 Hz) attached to the server during a separate run of\n"
+        f"{design} at {n} listeners (sampling pauses the process, so it is not one of the\n"
+        f"measured rows): {total} samples of the server on CPU, each counted once under the\n"
+        "innermost bucket it falls in.\n\n"
+        "| where the server's CPU goes | share |\n|---|---|\n" + rows
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--listeners", type=int, nargs="*", default=[1, 50, 200, 500, 1000])
+    parser.add_argument("--window", type=float, default=10.0, help="seconds measured per run")
+    parser.add_argument("--churn", type=int, default=1000, help="join/leave cycles (0: skip)")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--designs",
+        nargs="+",
+        choices=DESIGNS,
+        default=["ours", "ours60"],
+        help="janus and audiobridge need scripts/in-netns-veth.sh",
+    )
+    parser.add_argument(
+        "--limit",
+        nargs="*",
+        default=["naive=200"],
+        metavar="DESIGN=N",
+        help="skip a design above N listeners (it saturated below; default naive=200)",
+    )
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="py-spy the router at N listeners"
+    )
+    args = parser.parse_args()
+    limits = {k: int(v) for k, v in (item.split("=") for item in args.limit)}
+
     rows: list[dict[str, Any]] = []
     load = [os.getloadavg()[0]]
     for n in args.listeners:
         for design in args.designs:
+            if n > limits.get(design, n):
+                continue
             print(f"running {design}, {n} listener(s) ...", flush=True)
             try:
                 rows.append(run(n, args.window, design))
@@ -1256,110 +1402,26 @@ def side_by_side(args: argparse.Namespace) -> None:
             load.append(os.getloadavg()[0])
             rows[-1]["load"] = load[-1]
             print(json.dumps(rows[-1], indent=1, default=str), flush=True)
-    publish_side_by_side(args, rows, load)
-
-
-def publish_side_by_side(
-    args: argparse.Namespace, rows: list[dict[str, Any]], load: list[float]
-) -> None:
-    text = side_by_side_table(rows)
-    print(text)
-    command = "scripts/in-netns-veth.sh .venv/bin/python bench/audio_fanout.py " + " ".join(
-        ["--designs", *args.designs, "--listeners", *map(str, args.listeners)]
-    )
-    notes = (
-        f"Measured in one run (`{command}`), each N for every design back to back, with the\n"
-        f"same speaker and listener processes as above ({args.window:.0f} s per row; 1-minute\n"
-        f"load average {min(load):.1f} to {max(load):.1f}; {os.cpu_count()} cores). Ratios are to\n"
-        "ours at the same N: CPU ratio above 1 means that design costs more per listener;\n"
-        "a design that saturates its core (100%) caps CPU per listener-second, so CPU per\n"
-        "1,000 packets sent is the fairer cost there;\n"
-        "received ratio below 1 means its listeners got fewer of the 50 packets per second.\n"
-        "Server CPU is the server process's own: `getrusage` for ours and the naive design\n"
-        "(Python, one core), `/proc/<pid>/stat` for Janus (all its threads), each pinned to\n"
-        "core 0 at nice -10. Janus is fed the tone as RTP Opus (mono, 32 kbps, as our router\n"
-        "encodes it) on 127.0.0.1, by the speaker process; its listeners signal through its\n"
-        "HTTP API (watch, answer its offer, start) and reach it over a veth pair with\n"
-        "127.0.0.x addresses, since libnice skips loopback. The naive design runs aiortc's own\n"
-        "sender encoder (96 kbps stereo) for every listener. In Janus' AudioBridge (a 48 kHz\n"
-        "room) the speaker publishes over WebRTC as with ours, listeners join muted with a\n"
-        "receive-only offer, and Janus mixes and encodes Opus for each participant.\n"
-        "*Sent* is the server's own count (the router's and aiortc's sender counters; Janus'\n"
-        "admin API `handle_info`);\n"
-        "*received* is what the listeners read in the window. Where received is below sent\n"
-        "with no sequence gaps (loss 0), the listener processes, which share one core, fell\n"
-        "behind reading their sockets: that is the client side's limit, not the server's\n"
-        "(and received can exceed 50 when they catch up on a backlog from the joins).\n"
-        "Speaker to listener is not comparable across designs: Janus Streaming gets plain RTP\n"
-        "straight from the speaker process and forwards it; the others get the speaker over\n"
-        "WebRTC, decode, mix (ours on a 20 ms clock, AudioBridge after its jitter buffer) and\n"
-        "re-encode.\n\n"
-        + (
-            "Other work shared this machine during the run (see the load average, and per row\n"
-            "where recorded), so absolute numbers are inflated, and rows taken a minute or two\n"
-            "apart may have seen different load: the ratios are what this table is for, and one\n"
-            "run is one sample.\n\n"
-            if max(load) > 1.5
-            else ""
-        )
-    )
-    if not args.no_write:
-        write_side_by_side(notes + text)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--listeners", type=int, nargs="*", default=[1, 50, 200])
-    parser.add_argument("--window", type=float, default=10.0, help="seconds measured per run")
-    parser.add_argument("--churn", type=int, default=1000, help="join/leave cycles (0: skip)")
-    parser.add_argument("--no-write", action="store_true", help="print only")
-    parser.add_argument(
-        "--designs",
-        nargs="+",
-        choices=DESIGNS,
-        default=["ours"],
-        help="more than ours: the side-by-side comparison only (run under in-netns-veth.sh)",
-    )
-    args = parser.parse_args()
-    if args.designs != ["ours"]:
-        side_by_side(args)
-        return
-
     parts = []
-    if args.listeners:
-        rows = []
-        load = [os.getloadavg()[0]]
-        for n in args.listeners:
-            print(f"running {n} listener(s) ...", flush=True)
-            rows.append(run(n, args.window))
-            load.append(os.getloadavg()[0])
-            print(json.dumps(rows[-1], indent=1, default=str), flush=True)
-        text = table(rows)
-        print(text)
-        machine = f"{os.cpu_count()} cores, Python {platform.python_version()}"
+    if rows:
+        table = results_table(rows)
+        print(table)
+        print(targets_text(rows))
+        plot(rows, ROOT / "docs" / "benchmarks" / "audio_fanout.png")
+        parts.append(describe(args, load) + table)
         parts.append(
-            "One Space, one speaker (quiet 440 Hz tone, loud 100 ms beep every second) and N\n"
-            f"listeners, all on this machine over loopback (`bench/audio_fanout.py`, {machine},\n"
-            f"{args.window:.0f} s measured per row once everyone has joined; 1-minute load\n"
-            f"average {min(load):.1f} to {max(load):.1f} during the runs). The server process has\n"
-            "core 0 to itself (at nice -10, ahead of unrelated work); the speaker (nice -5)\n"
-            "and the listener processes (4, at nice 10) share core 1. Server CPU is the server\n"
-            "process's own (`getrusage`); the kernel's loopback delivery of each packet to its\n"
-            "listener is not in it. The crowd completes ICE, DTLS\n"
-            "and SRTP for real but records packets and decodes them afterwards (200 real-time\n"
-            "decoders do not fit on one core): it gives loss, join to first packet, speaker to\n"
-            "listener at packet arrival and the FFT check. Late joiners are 5 browser-like\n"
-            "listeners that join one after another once the crowd is in and decode in real time\n"
-            "through aiortc's 80 ms jitter buffer.\n\n"
-            + (
-                "Other work shared this machine during the runs (see the load average): the\n"
-                "server's core was not idle, so rates and CPU vary between runs; rerun on an idle\n"
-                "machine before comparing designs.\n\n"
-                if max(load) > 1.5
-                else ""
-            )
-            + text
+            "![CPU per listener-second, audio delivered and latency against listeners]"
+            "(benchmarks/audio_fanout.png)\n\n**Against the targets** (one media worker process,"
+            " one core):\n\n" + targets_text(rows)
         )
+    for design in [d for d in args.designs if d in ("ours", "ours60")] if args.profile else []:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "profile.txt"
+            print(f"profiling {design} at {args.profile} listeners ...", flush=True)
+            run(args.profile, args.window, design, profile=path)
+            shutil.copy(path, Path(tempfile.gettempdir()) / f"audio_fanout_profile_{design}.txt")
+            parts.append(profile_text(args.profile, design, path))
+            print(parts[-1])
     if args.churn:
         result = asyncio.run(churn(args.churn))
         for sample in result["samples"]:
@@ -1368,6 +1430,55 @@ def main() -> None:
         print(parts[-1])
     if parts and not args.no_write:
         write_section("\n\n".join(parts))
+
+
+def describe(args: argparse.Namespace, load: list[float]) -> str:
+    command = "scripts/in-netns-veth.sh .venv/bin/python bench/audio_fanout.py " + " ".join(
+        ["--designs", *args.designs, "--listeners", *map(str, args.listeners)]
+        + (["--limit", *args.limit] if args.limit else [])
+        + ([f"--profile {args.profile}"] if args.profile else [])
+    )
+    machine = f"{os.cpu_count()} cores, Python {platform.python_version()}"
+    busy = (
+        "Other work shared this machine during the run (see the load average per row), so\n"
+        "absolute numbers are inflated; rows of one N were taken back to back and the ratios\n"
+        "are what to compare. One run is one sample.\n\n"
+        if max(load) > 1.5
+        else ""
+    )
+    return (
+        "One Space, one speaker (a quiet 440 Hz tone with a loud 100 ms beep every second) and N\n"
+        f"listeners, all on this machine ({machine}), measured in one run: `{command}`.\n"
+        f"Each N runs every design back to back, {args.window:.0f} s measured once everyone\n"
+        "has joined. The server process has core 0 to itself (nice -10); the speaker (nice -5)\n"
+        "and 4 listener processes (nice 10) share core 1, so the server's CPU is its own:\n"
+        "`getrusage` for ours and the naive design (Python, one thread on the hot path),\n"
+        "`/proc/<pid>/stat` for Janus (all its threads). On loopback the kernel's delivery of\n"
+        "each packet into the listener's socket runs inside the sender's `sendto`, so it is in\n"
+        "the server's CPU here; over a real network card it would not be.\n\n"
+        "The listeners are aiortc peers that complete ICE, DTLS and SRTP for real. A thousand\n"
+        "real-time decoders do not fit on one core, so each listener takes its RTP straight\n"
+        "off its ICE socket, noting arrival time, and afterwards decrypts every packet with its\n"
+        "own SRTP session (a mangled packet fails authentication: none did unless the table\n"
+        "says so) and counts sequence gaps; 25 listeners per process are decoded to check the\n"
+        "tone by FFT and to time the beeps (*speaker to listener*: the speaker's beep frame\n"
+        "leaving its track to the listener's packet arriving, both on the machine's monotonic\n"
+        "clock; it includes the speaker's Opus encoding and both clients' event loops, so it\n"
+        "bounds what the server adds from above). *Late joiners* are 5 browser-like listeners\n"
+        "that join one after another once the crowd is in and decode in real time through\n"
+        "aiortc's jitter buffer. *Audio delivered* is received packets times their length over\n"
+        "the window; *memory per listener* is the server's RSS growth from before the first\n"
+        "listener to after the last, divided by N.\n\n"
+        "Peers: the naive design runs aiortc's own sender encoder (96 kbps stereo) for every\n"
+        "listener. Janus Streaming is fed the tone as RTP Opus (mono, 32 kbps, as our router\n"
+        "encodes it) by the speaker process on 127.0.0.1; its listeners signal through its HTTP\n"
+        "API and reach it over a veth pair with 127.0.0.x addresses (libnice skips loopback).\n"
+        "In Janus AudioBridge (a 48 kHz room) the speaker publishes over WebRTC as with ours\n"
+        "and Janus mixes and encodes Opus for each participant. Speaker to listener is not\n"
+        "comparable across designs: Janus Streaming forwards plain RTP from the speaker\n"
+        "process; the others decode, mix and re-encode. A design marked *saturated* used 95%\n"
+        "or more of its core, delivered under 98% of real time, or lost packets.\n\n" + busy
+    )
 
 
 if __name__ == "__main__":
