@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint bench clean bench-signaling
+.PHONY: run test lint bench clean bench-audio bench-signaling
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,13 @@ test: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 
-bench: $(VENV)/.dev
-	scripts/in-netns.sh $(PY) bench/audio_fanout.py
+bench: bench-audio bench-signaling
+
+# Audio: ours side by side with the naive design and Janus, stepped to saturation; see docs/benchmarks.md.
+bench-audio: $(VENV)/.dev
+	scripts/in-netns-veth.sh $(PY) bench/audio_fanout.py \
+	    --designs ours ours60 janus audiobridge naive --listeners 1 50 200 500 1000 1500 \
+	    --limit naive=200 audiobridge=200 ours=1000 --profile 1000
 
 clean:
 	rm -rf var staticfiles

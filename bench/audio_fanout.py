@@ -1,25 +1,26 @@
 """Audio fan-out benchmark: one Space, one speaker, N listeners, each side in its own process.
 
-The server process runs a `rooms.media.Router` and a tiny JSON-lines signaling socket on
-127.0.0.1; a speaker process plays a quiet 440 Hz tone with a loud 100 ms beep every second;
-listener processes run aiortc clients that decode what they hear. Measured per N: the server's
-CPU per listener-second (getrusage of the server process), packets lost per listener, time from
-join to the first decoded audio, beep-onset latency from speaker to listener, and whether every
-listener hears 440 Hz (FFT). Run it in a loopback-only network namespace:
+The server process runs a `rooms.media.Router` (or a peer design) behind a tiny JSON-lines
+signaling socket on 127.0.0.1; a speaker process plays a quiet 440 Hz tone with a loud 100 ms
+beep every second; 4 listener processes run aiortc clients whose ICE, DTLS and SRTP are real.
+Measured per design and N: the server's CPU per listener-second (from the OS), audio delivered
+and packets lost per listener, join to first packet, speaker-to-listener latency, late joiners'
+time to decoded audio, server memory per listener, and the 440 Hz tone by FFT on a sample.
 
-    scripts/in-netns.sh .venv/bin/python bench/audio_fanout.py  # N = 1, 50, 200; 1,000 joins
-    scripts/in-netns.sh .venv/bin/python bench/audio_fanout.py --listeners 50 --churn 0
-
-Side by side, in the same run, with the naive aiortc design (MediaRelay, one Opus encoder per
-listener), Janus' Streaming plugin (Debian's `janus`, fed the same Opus stream as RTP) and
-Janus' AudioBridge (the speaker and listeners join its room over WebRTC); the veth namespace
-lets Janus' ICE work, and the script installs Janus if it is missing:
+Designs, side by side in one run (each N runs every design back to back): ours (20 ms packets),
+ours60 (listeners on 60 ms packets), naive (aiortc's MediaRelay, an Opus encoder per listener),
+janus (Janus' Streaming plugin fed the same Opus stream as RTP) and audiobridge (Janus mixes and
+encodes per participant). Janus' ICE needs the veth namespace, and the script installs Janus:
 
     scripts/in-netns-veth.sh .venv/bin/python bench/audio_fanout.py \
-        --designs ours naive janus audiobridge --listeners 1 50 200
+        --designs ours ours60 janus audiobridge naive --listeners 1 50 200 500 1000 1500 \
+        --limit naive=200 audiobridge=200 ours=1000 --profile 1000
 
-Results are printed and written to docs/benchmarks.md, section "Audio fan-out" (the side-by-side
-runs replace only their "Side by side" block in it).
+Ours alone needs only a loopback namespace: `scripts/in-netns.sh .venv/bin/python
+bench/audio_fanout.py --listeners 200 1000 --churn 0`. `--profile N` adds a py-spy profile of
+the router at N listeners; `--churn` joins and leaves 1,000 times and checks for leaks.
+Results are printed and written to docs/benchmarks.md ("Audio fan-out") and
+docs/benchmarks/audio_fanout.png.
 """
 
 from __future__ import annotations
