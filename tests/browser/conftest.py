@@ -3,6 +3,7 @@
 They run inside `unshare -n` (scripts/test-suites.sh) so no traffic can leave loopback.
 """
 
+import contextlib
 import os
 import re
 import socket
@@ -60,12 +61,15 @@ class LiveServer:
         raise AssertionError(f"no email with a link matching {pattern!r}")
 
 
-@pytest.fixture(scope="session")
-def daphne_server(django_db_setup, django_db_blocker, tmp_path_factory):
-    """daphne (HTTP + WebSockets + audio) in its own process, on the test database."""
+@contextlib.contextmanager
+def run_daphne(tmp_path_factory, **settings_env: str):
+    """daphne (HTTP + WebSockets + audio) in its own process, on the test database.
+
+    settings_env: extra environment for the server, e.g. SPACES_LISTENER_PACKET_MS="60".
+    """
     port = free_port()
     mail_dir = tmp_path_factory.mktemp("mail")
-    env = process_env(mail_dir)
+    env = {**process_env(mail_dir), **settings_env}
     log = open(tmp_path_factory.mktemp("daphne") / "daphne.log", "w+b")  # noqa: SIM115
     process = subprocess.Popen(
         [
@@ -93,14 +97,22 @@ def daphne_server(django_db_setup, django_db_blocker, tmp_path_factory):
                 log.seek(0)
                 raise RuntimeError("daphne did not start:\n" + log.read().decode()) from None
             time.sleep(0.1)
-    server = LiveServer(url=f"http://127.0.0.1:{port}", mail_dir=mail_dir, process=process)
-    yield server
-    process.terminate()
-    process.wait(timeout=10)
-    if os.environ.get("SHOW_SERVER_LOG"):
-        log.seek(0)
-        sys.stderr.write(log.read().decode())
-    log.close()
+    try:
+        yield LiveServer(url=f"http://127.0.0.1:{port}", mail_dir=mail_dir, process=process)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if os.environ.get("SHOW_SERVER_LOG"):
+            log.seek(0)
+            sys.stderr.write(log.read().decode())
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def daphne_server(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The site as users reach it, with the default settings."""
+    with run_daphne(tmp_path_factory) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
