@@ -120,16 +120,27 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await hub().add(self.room_id, self)
         for group in self.person_groups():
             await self.channel_layer.group_add(group, self.channel_name)
-        state = await database_sync_to_async(snapshot.room_snapshot)(
-            room_id=self.room_id, viewer=self.viewer, listeners=hub().listeners.get(self.room_id)
-        )
-        await self.send_event(state)
+        await self.send_event(await self.read_snapshot())
         held, self.held = self.held, None
         for frame in held:
             await self.send(text_data=frame)
         live.counts.mark(self.room_id)
         if room_state in ("ended", "cancelled"):
             await self.close(Close.OVER)
+
+    async def read_snapshot(self) -> dict[str, Any]:
+        """The room as this viewer sees it; guests share one read per room (Hub.guest_snapshot)."""
+        viewer, room_id = self.viewer, self.room_id
+
+        def read() -> Any:
+            listeners = hub().listeners.get(room_id)
+            return database_sync_to_async(snapshot.room_snapshot)(
+                room_id=room_id, viewer=viewer, listeners=listeners
+            )
+
+        if viewer.user_id is None and not viewer.hidden_authors:
+            return await hub().guest_snapshot(room_id, read)
+        return await read()
 
     async def admit(self) -> tuple[live.Viewer, str]:
         """Who this socket is in the Space (joining it when live); raises live.Refused."""

@@ -43,6 +43,8 @@ EventHook = Callable[[int, dict[str, Any]], Awaitable[None]]
 event_hooks: list[EventHook] = []
 # Events every socket in the room reacts to, not only the person they are about.
 EVERYONE_OBSERVES = frozenset({"room_live", "room_ended", "room_cancelled", "host_changed"})
+# Events that change nothing a snapshot shows (a snapshot's listener count is filled in when sent).
+SNAPSHOT_NEUTRAL = frozenset({"listeners", "reactions", "levels"})
 # channels-redis forgets a group member after `group_expiry` (a day by default): a process that
 # holds sockets for longer re-joins the group well before that.
 GROUP_REFRESH_SECONDS = 3600.0
@@ -59,6 +61,10 @@ class Hub:
         # The last listener count broadcast per room (at most ~1 s old while people come and
         # go): a joining socket's snapshot uses it instead of counting every presence row.
         self.listeners: dict[int, int] = {}
+        # Every guest's snapshot is the same: it is read once per room and shared until the room's
+        # next event (the generation counts them), so a storm of guests costs one read per event.
+        self.generation: dict[int, int] = {}
+        self._guest_snapshots: dict[int, tuple[int, asyncio.Task]] = {}
 
     @property
     def socket_count(self) -> int:
@@ -82,11 +88,28 @@ class Hub:
             if not sockets:
                 del self.rooms[room_id]
                 self.listeners.pop(room_id, None)
+                self._guest_snapshots.pop(room_id, None)
         if not self.rooms and self._task is not None:
             task, self._task = self._task, None
             task.cancel()
             self._refresh.cancel()
             await get_channel_layer().group_discard(PROCESS_GROUP, self.channel_name)
+
+    async def guest_snapshot(
+        self, room_id: int, read: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """The snapshot for a guest joining `room_id`, read with `read()` at most once per event.
+
+        Call it after `add()`: an event that lands during or after the read reaches the socket
+        as well, so the shared snapshot is never older than what the socket is sent next.
+        """
+        generation = self.generation.get(room_id, 0)
+        kept = self._guest_snapshots.get(room_id)
+        if kept is None or kept[0] != generation or _failed(kept[1]):
+            kept = (generation, asyncio.ensure_future(read()))
+            self._guest_snapshots[room_id] = kept
+        state = await asyncio.shield(kept[1])  # one joiner leaving does not cancel the read
+        return {**state, "listeners": self.listeners.get(room_id, state["listeners"])}
 
     def local_count(self, room_id: int) -> int:
         return len(self.rooms.get(room_id, ()))
@@ -119,6 +142,8 @@ class Hub:
                 await hook(room_id, event)
             except Exception:
                 logger.exception("Room event hook failed for %s", event.get("type"))
+        if event["type"] not in SNAPSHOT_NEUTRAL:
+            self.generation[room_id] = self.generation.get(room_id, 0) + 1
         sockets = self.rooms.get(room_id)
         if not sockets:
             return 0
@@ -146,6 +171,10 @@ class Hub:
             gc.collect()
             gc.freeze()
             self._gc_frozen = True
+
+
+def _failed(task: asyncio.Task) -> bool:
+    return task.done() and (task.cancelled() or task.exception() is not None)
 
 
 _hubs: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub]" = weakref.WeakKeyDictionary()
