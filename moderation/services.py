@@ -19,7 +19,6 @@ from importlib import import_module
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sites.models import Site
-from django.core.cache import cache
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.urls import reverse
@@ -32,6 +31,7 @@ from rooms import posts as room_posts
 from rooms import services as room_services
 from rooms.exceptions import ActionRefused
 from rooms.models import Participant, Room
+from spaces_project.ratelimit import count_hit, shared_cache
 
 from . import selectors
 from .exceptions import ModerationRefused
@@ -151,7 +151,7 @@ def report_create(
 
     limits = _limits(reporter if signed_in else None, guest_key, ip_hash)
     for key, limit, _seconds in limits:
-        if cache.get(key, 0) >= limit:
+        if shared_cache().get(key, 0) >= limit:
             raise ModerationRefused(
                 "rate_limited",
                 "You have sent a lot of reports in a short time. Please try again later.",
@@ -178,11 +178,7 @@ def report_create(
         transaction.on_commit(lambda: tasks.notify_new_report.delay(report.pk))
         transaction.on_commit(lambda: tasks.check_report_threshold.delay(report.pk))
     for key, _limit, seconds in limits:
-        cache.add(key, 0, seconds)
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, seconds)
+        count_hit(key, seconds)
     return ReportOutcome(report=report, created=True)
 
 

@@ -2,12 +2,32 @@
 
 import hashlib
 from collections.abc import Callable
-from functools import wraps
+from functools import cache, wraps
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, BaseCache, caches
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+
+
+@cache
+def shared_cache() -> BaseCache:
+    """One client of the default cache for the whole process, shared by every thread and task.
+
+    `django.core.cache.cache` is one client per asyncio task (asgiref `Local`), and a WebSocket
+    consumer's task lasts as long as its socket: with Redis, each open socket would hold a
+    connection of its own (10,000 sockets ran daphne out of file descriptors). Django's Redis,
+    local-memory and database caches are safe to share between threads.
+    """
+    return caches.create_connection(DEFAULT_CACHE_ALIAS)
+
+
+@receiver(setting_changed)
+def _settings_changed(setting: str, **kwargs) -> None:
+    if setting == "CACHES":  # tests that override the caches get a fresh client
+        shared_cache.cache_clear()
 
 
 def client_key(address: str | None) -> str:
@@ -17,14 +37,18 @@ def client_key(address: str | None) -> str:
 
 def allow(bucket: str, key: str, *, limit: int, seconds: int) -> bool:
     """Count one hit for `key` in `bucket`; False once more than `limit` fall in the window."""
-    name = f"rl:{bucket}:{key}"
-    cache.add(name, 0, seconds)
+    return count_hit(f"rl:{bucket}:{key}", seconds) <= limit
+
+
+def count_hit(name: str, seconds: int) -> int:
+    """Add one to the counter `name` (which lasts `seconds` from its first hit); the new count."""
+    counters = shared_cache()
+    counters.add(name, 0, seconds)
     try:
-        hits = cache.incr(name)
+        return counters.incr(name)
     except ValueError:  # the window expired between add and incr
-        cache.set(name, 1, seconds)
-        hits = 1
-    return hits <= limit
+        counters.set(name, 1, seconds)
+        return 1
 
 
 def per_ip(bucket: str, *, setting: str, seconds: int = 60) -> Callable:
