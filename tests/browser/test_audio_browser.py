@@ -43,18 +43,29 @@ def max_level(page, seconds=1.5) -> float:
     return max(levels)
 
 
-def test_the_host_speaks_a_guest_listens_and_the_mute_silences_them(new_page, signed_in_page):
-    room = RoomFactory(title="On air")
+def host_on_air(signed_in_page, room):
+    """The host's page, listening and unmuted (the fake microphone plays a tone)."""
     host = signed_in_page(room.host, f"/rooms/{room.slug}/")
     host.get_by_test_id("listen").click()
     expect(host.get_by_test_id("self-mute")).to_have_text("Unmute")
     host.get_by_test_id("self-mute").click()
     expect(host.get_by_test_id("self-mute")).to_have_text("Mute")
+    return host
 
+
+def guest_listening(new_page, room):
+    """A guest on the public page who pressed Listen and whose audio connected."""
     guest = new_page(f"/s/{room.slug}/")
-    started = time.monotonic()
     guest.get_by_test_id("listen").click()
     expect(guest.locator("[data-room-app]")).to_have_attribute("data-audio", "connected")
+    return guest
+
+
+def test_the_host_speaks_a_guest_listens_and_the_mute_silences_them(new_page, signed_in_page):
+    room = RoomFactory(title="On air")
+    host = host_on_air(signed_in_page, room)
+    started = time.monotonic()
+    guest = guest_listening(new_page, room)
 
     first = wait_until(lambda: ((s := inbound(guest))["level"] > 0.01, s))
     print(f"press Listen to first audio: {time.monotonic() - started:.2f} s")

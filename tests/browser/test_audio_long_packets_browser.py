@@ -3,12 +3,11 @@
 import time
 
 import pytest
-from playwright.sync_api import expect
 
 from tests.factories import RoomFactory
 
 from .conftest import run_daphne
-from .test_audio_browser import inbound, wait_until
+from .test_audio_browser import guest_listening, host_on_air, inbound, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +25,8 @@ def packet_rate(page, seconds=3.0) -> float:
 
 def test_a_guest_hears_the_host_in_60_ms_packets_while_the_host_gets_20(new_page, signed_in_page):
     room = RoomFactory(title="Long packets")
-    host = signed_in_page(room.host, f"/rooms/{room.slug}/")
-    host.get_by_test_id("listen").click()
-    expect(host.get_by_test_id("self-mute")).to_have_text("Unmute")
-    host.get_by_test_id("self-mute").click()
-    expect(host.get_by_test_id("self-mute")).to_have_text("Mute")
-
-    guest = new_page(f"/s/{room.slug}/")
-    guest.get_by_test_id("listen").click()
-    expect(guest.locator("[data-room-app]")).to_have_attribute("data-audio", "connected")
+    host = host_on_air(signed_in_page, room)
+    guest = guest_listening(new_page, room)
     wait_until(lambda: ((s := inbound(guest))["level"] > 0.01, s))  # the host is heard
 
     guest_rate, host_rate = packet_rate(guest), packet_rate(host)

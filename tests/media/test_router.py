@@ -47,7 +47,8 @@ async def test_speaker_is_heard_by_a_listener_and_a_guest(router, make_client):
     assert router.levels()["host"] > 0.5
 
 
-async def test_speakers_hear_each_other_but_not_themselves(router, make_client):
+async def two_speakers_and_a_listener(router, make_client):
+    """Speakers playing 440 Hz ("low") and 660 Hz ("high"), and a listener, all settled in."""
     low = make_client(tone=440, direction="sendrecv")
     high = make_client(tone=660, direction="sendrecv")
     listener = make_client()
@@ -55,6 +56,11 @@ async def test_speakers_hear_each_other_but_not_themselves(router, make_client):
     await high.join(router, "high", role="speaker")
     await listener.join(router, "listener")
     await settle()
+    return low, high, listener
+
+
+async def test_speakers_hear_each_other_but_not_themselves(router, make_client):
+    low, high, listener = await two_speakers_and_a_listener(router, make_client)
 
     room, low_hears, high_hears = await asyncio.gather(heard(listener), heard(low), heard(high))
     assert tone_share(room, 440) > 0.3 and tone_share(room, 660) > 0.3
@@ -272,13 +278,7 @@ async def test_listeners_can_get_longer_packets_while_speakers_keep_20_ms(
 ):
     router = Router("long-packets", replace(media_config, listener_packet_ms=packet_ms))
     try:
-        low = make_client(tone=440, direction="sendrecv")
-        high = make_client(tone=660, direction="sendrecv")
-        listener = make_client()
-        await low.join(router, "low", role="speaker")
-        await high.join(router, "high", role="speaker")
-        await listener.join(router, "listener")
-        await settle()
+        low, high, listener = await two_speakers_and_a_listener(router, make_client)
         sent_before = router.stats()["packets_sent"]
         started = time.monotonic()
         room, low_hears = await asyncio.gather(heard(listener), heard(low))
