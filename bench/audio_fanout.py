@@ -1441,9 +1441,10 @@ def describe(args: argparse.Namespace, load: list[float]) -> str:
     )
     machine = f"{os.cpu_count()} cores, Python {platform.python_version()}"
     busy = (
-        "Other work shared this machine during the run (see the load average per row), so\n"
-        "absolute numbers are inflated; rows of one N were taken back to back and the ratios\n"
-        "are what to compare. One run is one sample.\n\n"
+        "The load average per row counts the benchmark's own speaker and listener processes\n"
+        "(and Janus' threads), which keep core 1 busy; anything else running at the time\n"
+        "inflates absolute numbers, so compare rows of one N, taken back to back. One run is\n"
+        "one sample.\n\n"
         if max(load) > 1.5
         else ""
     )
