@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from accounts.models import User
+from spaces_project.admin_tools import ReadOnlyAdmin, run_each
 
 from . import selectors, services
 from .exceptions import ModerationRefused
@@ -99,16 +100,7 @@ class ServiceActionsMixin:
         if not can(request.user, ability):
             self.message_user(request, "You don't have the permission to do that.", messages.ERROR)
             return
-        succeeded = 0
-        for obj in objects:
-            try:
-                call(obj)
-            except ModerationRefused as refused:
-                self.message_user(request, f"{describe(obj)}: {refused.message}", messages.ERROR)
-            else:
-                succeeded += 1
-        if succeeded:
-            self.message_user(request, f"{done}: {succeeded}.", messages.SUCCESS)
+        run_each(self, request, objects, call, done, describe=describe, refused=ModerationRefused)
 
     def suspend_form_page(
         self, request: HttpRequest, queryset, people: list[User], title: str, action: str
@@ -134,9 +126,27 @@ class ServiceActionsMixin:
         return TemplateResponse(request, "admin/moderation/suspend.html", context)
 
 
+def report_action(description: str, ability: Ability, service: Callable, done: str) -> Callable:
+    """An admin action that applies `service(report=..., actor=...)` to each selected report."""
+
+    @admin.action(description=description)
+    def action(model_admin, request, queryset):
+        model_admin.run(
+            request,
+            ability,
+            queryset,
+            lambda report: service(report=report, actor=request.user),
+            done,
+            model_admin._describe,
+        )
+
+    return action
+
+
 @admin.register(Report)
-class ReportAdmin(ServiceActionsMixin, admin.ModelAdmin):
-    """The report queue: flagged targets first, then the newest."""
+class ReportAdmin(ServiceActionsMixin, ReadOnlyAdmin, admin.ModelAdmin):
+    """The report queue: flagged targets first, then the newest. Reports come from people and
+    are evidence: never added, edited or deleted here."""
 
     list_display = [
         "flag",
@@ -188,16 +198,6 @@ class ReportAdmin(ServiceActionsMixin, admin.ModelAdmin):
             .get_queryset(request)
             .annotate(open_on_target_count=selectors.open_reports_on_target())
         )
-
-    # Reports come from people and are evidence: never added, edited or deleted here.
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="⚑", ordering="flagged", boolean=True)
     def flag(self, report: Report) -> bool:
@@ -291,49 +291,24 @@ class ReportAdmin(ServiceActionsMixin, admin.ModelAdmin):
     def _describe(self, report: Report) -> str:
         return f"Report #{report.pk} ({report.describe_target()})"
 
-    @admin.action(description="Dismiss: nothing to act on")
-    def dismiss(self, request, queryset):
-        self.run(
-            request,
-            Ability.REVIEW,
-            queryset,
-            lambda r: services.report_dismiss(report=r, actor=request.user),
-            "Reports dismissed",
-            self._describe,
-        )
-
-    @admin.action(description="End the reported Space")
-    def end_space(self, request, queryset):
-        self.run(
-            request,
-            Ability.END_SPACE,
-            queryset,
-            lambda r: services.report_end_space(report=r, actor=request.user),
-            "Spaces ended",
-            self._describe,
-        )
-
-    @admin.action(description="Remove the reported person from the Space")
-    def remove_person(self, request, queryset):
-        self.run(
-            request,
-            Ability.REMOVE_PERSON,
-            queryset,
-            lambda r: services.report_remove_person(report=r, actor=request.user),
-            "Removed from the Space",
-            self._describe,
-        )
-
-    @admin.action(description="Delete the reported post")
-    def delete_post(self, request, queryset):
-        self.run(
-            request,
-            Ability.DELETE_POST,
-            queryset,
-            lambda r: services.report_delete_post(report=r, actor=request.user),
-            "Posts deleted",
-            self._describe,
-        )
+    dismiss = report_action(
+        "Dismiss: nothing to act on", Ability.REVIEW, services.report_dismiss, "Reports dismissed"
+    )
+    end_space = report_action(
+        "End the reported Space", Ability.END_SPACE, services.report_end_space, "Spaces ended"
+    )
+    remove_person = report_action(
+        "Remove the reported person from the Space",
+        Ability.REMOVE_PERSON,
+        services.report_remove_person,
+        "Removed from the Space",
+    )
+    delete_post = report_action(
+        "Delete the reported post",
+        Ability.DELETE_POST,
+        services.report_delete_post,
+        "Posts deleted",
+    )
 
     @admin.action(description="Suspend the reported person…")
     def suspend_accused(self, request, queryset):
@@ -469,7 +444,7 @@ class SuspensionAdmin(ServiceActionsMixin, admin.ModelAdmin):
 
 
 @admin.register(ModerationAction)
-class ModerationActionAdmin(admin.ModelAdmin):
+class ModerationActionAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """The audit log: listed, filtered and searched; never added, changed or deleted (the
     detail page is refused too: everything is in the list)."""
 
@@ -487,18 +462,9 @@ class ModerationActionAdmin(admin.ModelAdmin):
     def has_view_permission(self, request, obj=None) -> bool:
         return obj is None and super().has_view_permission(request)
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(Block)
-class BlockAdmin(admin.ModelAdmin):
+class BlockAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """People's own blocks, for support questions; read-only."""
 
     list_display = ["blocker", "blocked", "created_at"]
@@ -506,12 +472,3 @@ class BlockAdmin(admin.ModelAdmin):
     list_select_related = ["blocker", "blocked"]
     fields = list_display
     readonly_fields = fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -4,12 +4,14 @@ action shows its reason and changes nothing."""
 
 from collections.abc import Callable
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Case, Count, IntegerField, Q, When
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
+
+from spaces_project.admin_tools import ReadOnlyAdmin, run_each
 
 from . import services
 from .exceptions import ActionRefused
@@ -48,18 +50,7 @@ class ModerationMixin:
 
     def run(self, request: HttpRequest, objects, call: Callable, done: str) -> None:
         """Call a service for each selected object; each succeeds or is refused on its own."""
-        succeeded = 0
-        for obj in objects:
-            try:
-                call(obj)
-            except ActionRefused as refused:
-                self.message_user(
-                    request, f"{self.describe(obj)}: {refused.message}", messages.ERROR
-                )
-            else:
-                succeeded += 1
-        if succeeded:
-            self.message_user(request, f"{done}: {succeeded}.", messages.SUCCESS)
+        run_each(self, request, objects, call, done, describe=self.describe, refused=ActionRefused)
 
     def describe(self, obj) -> str:
         return str(obj)
@@ -99,7 +90,8 @@ class ParticipantInline(admin.TabularInline):
 
 
 @admin.register(Room)
-class RoomAdmin(ModerationMixin, admin.ModelAdmin):
+class RoomAdmin(ModerationMixin, ReadOnlyAdmin, admin.ModelAdmin):
+    # Spaces change through their actions, never by editing the row.
     list_display = [
         "title",
         "state",
@@ -153,16 +145,6 @@ class RoomAdmin(ModerationMixin, admin.ModelAdmin):
                 ),
             )
         )
-
-    # Spaces change through their actions, never by editing the row.
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="Host", ordering="host__email")
     def host_email(self, room: Room) -> str:
@@ -223,7 +205,7 @@ class PresentFilter(admin.SimpleListFilter):
 
 
 @admin.register(Participant)
-class ParticipantAdmin(ModerationMixin, admin.ModelAdmin):
+class ParticipantAdmin(ModerationMixin, ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["person", "email", "space", "room_state", "role", "is_muted", "joined_at"]
     list_filter = ["role", PresentFilter, "room__state"]
     search_fields = ["user__email", "user__profile__display_name", "room__title", "room__slug"]
@@ -242,15 +224,6 @@ class ParticipantAdmin(ModerationMixin, admin.ModelAdmin):
         "removed_at",
     ]
     readonly_fields = fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def describe(self, participant: Participant) -> str:
         return f"{participant.user.display_name} in “{participant.room.title}”"
@@ -297,7 +270,7 @@ class ParticipantAdmin(ModerationMixin, admin.ModelAdmin):
 
 
 @admin.register(RoomEvent)
-class RoomEventAdmin(admin.ModelAdmin):
+class RoomEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """The event log, read-only: who did what to whom, when."""
 
     list_display = ["created_at", "room", "verb", "actor", "target"]
@@ -307,15 +280,6 @@ class RoomEventAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     fields = ["created_at", "room", "verb", "actor", "target", "data"]
     readonly_fields = fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Invite)
