@@ -8,6 +8,16 @@ from .services import profile_ensure
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    def populate_username(self, request, user):
+        """An account made without a chosen handle (social sign-in) gets a neutral one:
+        allauth's default would build it from the email address, which then shows in public."""
+        from allauth.account.utils import user_username
+
+        from .handles import handle_generate
+
+        if not user_username(user):
+            user_username(user, handle_generate())
+
     def save_user(self, request, user, form, commit=True):
         user = super().save_user(request, user, form, commit=commit)
         if commit:

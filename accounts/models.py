@@ -1,22 +1,67 @@
 from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.core.validators import FileExtensionValidator
 from django.db import models
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+
+from .handles import handle_generate, handle_validators, normalize
+
+
+class UserManager(DjangoUserManager):
+    """Email and password are enough: the @handle is generated when none is given, so
+    `createsuperuser --noinput` needs only DJANGO_SUPERUSER_EMAIL and DJANGO_SUPERUSER_PASSWORD."""
+
+    def create_user(self, email=None, password=None, **extra_fields):
+        username = normalize(extra_fields.pop("username", None) or handle_generate())
+        return super().create_user(username, email, password, **extra_fields)
+
+    def create_superuser(self, email=None, password=None, **extra_fields):
+        username = normalize(extra_fields.pop("username", None) or handle_generate())
+        user = super().create_superuser(username, email, password, **extra_fields)
+        from .services import account_mark_verified
+
+        # The operator typed this address themselves: no confirmation link to click.
+        account_mark_verified(user=user)
+        return user
 
 
 class User(AbstractUser):
-    """A person with an account; email is how they sign in (allauth fills in the username)."""
+    """A person with an account. Email is how they sign in (private); `username` is their
+    public @handle (chosen at sign-up, unique case-insensitively, never taken from the email)."""
 
-    email = models.EmailField("email address", unique=True)
+    username = models.CharField(
+        _("handle"),
+        max_length=150,
+        unique=True,
+        validators=handle_validators,
+        error_messages={"unique": _("This handle is taken.")},
+    )
+    email = models.EmailField(_("email address"), unique=True)
+    handle_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = UserManager()
 
     class Meta:
         db_table = "accounts_user"
+        constraints = [
+            models.UniqueConstraint(Lower("username"), name="handle_unique_ignoring_case"),
+        ]
+
+    @property
+    def handle(self) -> str:
+        return self.username
 
     @property
     def display_name(self) -> str:
+        """What others see: the chosen name, else the @handle (never anything from the email)."""
         profile = getattr(self, "profile", None)
         if profile is not None and profile.display_name:
             return profile.display_name
-        return self.email.split("@", 1)[0] or self.username
+        return self.username
 
 
 def avatar_path(profile: "Profile", filename: str) -> str:
@@ -35,7 +80,7 @@ class Profile(models.Model):
     )
 
     def __str__(self) -> str:
-        return self.display_name or self.user.email
+        return self.display_name or f"@{self.user.username}"
 
 
 class Notification(models.Model):

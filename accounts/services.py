@@ -1,10 +1,62 @@
 """Writes to accounts, profiles and in-site notifications."""
 
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from .handles import handle_validators, normalize
 from .models import Notification, Profile, User
+
+
+def account_mark_verified(*, user: User) -> None:
+    """Record the user's address as verified and primary (allauth lets them sign in at once).
+    Used for accounts an operator creates (`createsuperuser`)."""
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.update_or_create(
+        user=user, email=user.email.lower(), defaults={"verified": True, "primary": True}
+    )
+    profile_ensure(user=user)
+
+
+def handle_next_change_at(*, user: User):
+    """When the person may change their @handle again (None: now). The first change after a
+    generated handle is free; after that one change per SPACES_HANDLE_CHANGE_DAYS."""
+    if user.handle_changed_at is None:
+        return None
+    allowed = user.handle_changed_at + timedelta(days=settings.SPACES_HANDLE_CHANGE_DAYS)
+    return allowed if allowed > timezone.now() else None
+
+
+@transaction.atomic
+def handle_change(*, user: User, handle: str) -> User:
+    """Change the person's @handle. Validates format, reserved words, case-insensitive
+    uniqueness and the rate limit; raises ValidationError and changes nothing otherwise.
+    The old handle's profile URL then answers 404 and the handle is free for others."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    handle = normalize(handle)
+    if handle == user.username:
+        return user
+    for validator in handle_validators:
+        validator(handle)
+    if User.objects.filter(username__iexact=handle).exclude(pk=user.pk).exists():
+        raise ValidationError(_("This handle is taken."), code="taken")
+    next_at = handle_next_change_at(user=user)
+    if next_at is not None:
+        raise ValidationError(
+            _("You can change your handle again on %(date)s.")
+            % {"date": timezone.localtime(next_at).date().isoformat()},
+            code="rate_limited",
+        )
+    user.username = handle
+    user.handle_changed_at = timezone.now()
+    user.save(update_fields=["username", "handle_changed_at"])
+    return user
 
 
 def profile_ensure(*, user: User) -> Profile:

@@ -128,8 +128,16 @@ LOGIN_URL = "account_login"
 # django-allauth: email is the identity; verification is mandatory before sign-in.
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"email"}
-ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+# The username field is the public @handle (accounts/handles.py); the display name is asked by
+# accounts.forms.SignupForm. Nothing public is derived from the email address.
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm"}
+ACCOUNT_USERNAME_VALIDATORS = "accounts.handles.handle_validators"
+ACCOUNT_USERNAME_MIN_LENGTH = 3
+ACCOUNT_PRESERVE_USERNAME_CASING = False
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+# Following the link in the confirmation email signs the person in (same browser session).
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_PREVENT_ENUMERATION = True
@@ -295,3 +303,5 @@ SPACES_TURN = {
 # guest socket connections (each reconnect counts).
 SPACES_PUBLIC_PAGE_RATE = int(os.environ.get("SPACES_PUBLIC_PAGE_RATE", "120"))
 SPACES_GUEST_CONNECT_RATE = int(os.environ.get("SPACES_GUEST_CONNECT_RATE", "60"))
+# People may change their @handle once in this many days (the first change is free).
+SPACES_HANDLE_CHANGE_DAYS = int(os.environ.get("SPACES_HANDLE_CHANGE_DAYS", "30"))

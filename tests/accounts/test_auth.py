@@ -17,23 +17,28 @@ def sign_in(client, email, password):
     return client.post(reverse("account_login"), {"login": email, "password": password})
 
 
-def test_sign_up_sends_a_verification_link_that_lets_the_person_sign_in(client):
-    response = client.post(
-        reverse("account_signup"),
-        {"email": "ada@example.org", "password1": "lovelace-1815!", "password2": "lovelace-1815!"},
+def sign_up(client, email, password, *, handle="ada_l", name="Ada Lovelace"):
+    data = {"email": email, "password1": password, "password2": password}
+    return client.post(
+        reverse("account_signup"), {**data, "username": handle, "display_name": name}
     )
+
+
+def test_sign_up_sends_a_verification_link_that_lets_the_person_sign_in(client):
+    response = sign_up(client, "ada@example.org", "lovelace-1815!")
     assert response.status_code == 302
     assert len(mail.outbox) == 1
     link = re.search(r"https?://[^/\s]+(/accounts/confirm-email/\S+/)", mail.outbox[0].body)
     assert link, mail.outbox[0].body
 
     # Unverified accounts cannot sign in yet: allauth asks for verification instead.
-    client.logout()
     response = sign_in(client, "ada@example.org", "lovelace-1815!")
     assert response.url == reverse("account_email_verification_sent")
 
+    # Following the link in the browser that signed up signs the person in at once.
     response = client.post(link.group(1))
     assert response.status_code == 302
+    assert client.get(reverse("home")).context["user"].email == "ada@example.org"
     client.logout()
     response = sign_in(client, "ada@example.org", "lovelace-1815!")
     assert response.status_code == 302
@@ -41,14 +46,13 @@ def test_sign_up_sends_a_verification_link_that_lets_the_person_sign_in(client):
     assert client.get(reverse("home")).context["user"].email == "ada@example.org"
 
 
-def test_new_accounts_get_a_profile(client):
-    client.post(
-        reverse("account_signup"),
-        {"email": "grace@example.org", "password1": "cobol-1959-x", "password2": "cobol-1959-x"},
-    )
+def test_new_accounts_get_a_profile_with_the_name_and_handle_they_chose(client):
+    sign_up(client, "grace@example.org", "cobol-1959-x", handle="Amazing_Grace", name="Grace H.")
     from accounts.models import User
 
-    assert User.objects.get(email="grace@example.org").profile.display_name == ""
+    user = User.objects.get(email="grace@example.org")
+    assert user.profile.display_name == "Grace H."
+    assert user.username == "amazing_grace"
 
 
 def test_wrong_password_and_unknown_email_give_the_same_error(client):
