@@ -15,6 +15,16 @@ class UserAdmin(BaseUserAdmin):
     list_display = ["email", "username", "is_staff", "is_active", "date_joined"]
     search_fields = ["email", "username", "profile__display_name"]
     ordering = ["-date_joined"]
+    # Email is how people sign in; the username is their public @handle.
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("email", "username", "usable_password", "password1", "password2"),
+            },
+        ),
+    )
 
 
 @admin.register(Notification)

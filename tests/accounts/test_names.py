@@ -149,3 +149,22 @@ def test_migration_replaces_handles_taken_from_email_addresses():
     assert derived.username.startswith("user") and "662415" not in derived.username
     assert derived_plus.username.startswith("user") and "jane" not in derived_plus.username
     assert chosen.username == "night_owl"
+
+
+def test_staff_add_a_person_in_the_admin_with_email_and_handle(client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    password = "some-long-pass-9"
+    response = client.post(
+        "/admin/accounts/user/add/",
+        {
+            "email": "added@example.org",
+            "username": "added_one",
+            "usable_password": "true",
+            "password1": password,
+            "password2": password,
+            "profile-TOTAL_FORMS": "0",
+            "profile-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302
+    assert User.objects.get(email="added@example.org").username == "added_one"
