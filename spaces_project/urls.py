@@ -1,8 +1,11 @@
 from allauth.account.decorators import secure_admin_login
 from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from django.views.i18n import JavaScriptCatalog
+from django.views.static import serve
+
+from . import site
 
 # The admin signs in through allauth, so its login gets the same rate limits.
 admin.site.login = secure_admin_login(admin.site.login)
@@ -12,9 +15,20 @@ admin.site.site_title = "Spaces admin"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    # The language switcher posts here (Django's set_language); the page's JavaScript strings.
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript_catalog"),
+    path("favicon.ico", site.favicon, name="favicon"),
+    path("manifest.webmanifest", site.manifest, name="manifest"),
+    path("sw.js", site.service_worker, name="service_worker"),
+    path("offline/", site.offline, name="offline"),
     path("", include("accounts.urls")),
     path("", include("rooms.urls")),
     path("", include("moderation.urls")),
 ]
-if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+if settings.DEBUG or settings.SERVE_MEDIA:
+    # Uploaded avatars under `make run`; production serves MEDIA_ROOT from the proxy.
+    prefix = settings.MEDIA_URL.lstrip("/")
+    urlpatterns += [
+        re_path(rf"^{prefix}(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT})
+    ]
