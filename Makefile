@@ -6,9 +6,10 @@ PY := $(VENV)/bin/python
 .PHONY: run test lint bench clean bench-audio bench-signaling
 
 $(VENV)/.runtime: requirements.txt
+	@echo "== Python packages: creating $(VENV) and installing requirements.txt (first run: a few minutes)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install --progress-bar off --disable-pip-version-check -r requirements.txt
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
