@@ -16,6 +16,10 @@ urlpatterns = [
     path("s/<str:slug>/", views.space_public, name="space_public"),
     path("s/<str:slug>/event.ics", views.space_calendar, name="space_calendar"),
     path("s/<str:slug>/remind/", views.space_remind, name="space_remind"),
+    # Links that unfurl: the card picture, the embeddable player, oEmbed.
+    path("s/<str:slug>/card.png", views.space_card, name="space_card"),
+    path("s/<str:slug>/embed/", views.space_embed, name="space_embed"),
+    path("oembed/", views.oembed, name="oembed"),
     # Reports about a Space, a post or a person in it are taken by the moderation app.
     path("s/<str:slug>/report/", moderation_views.report_space, name="space_report"),
 ]

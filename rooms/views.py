@@ -1,21 +1,26 @@
 """Pages for Spaces. Thin: read through selectors, write through services, ask permissions."""
 
 import json
+import re
 from collections.abc import Callable
 from datetime import timedelta
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import User
 from spaces_project import ratelimit
 
-from . import ice, live, selectors, services
+from . import cards, ice, live, selectors, services
 from .calendar import space_ics
 from .exceptions import ActionRefused
 from .forms import SpaceForm
@@ -137,6 +142,7 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "can_manage": page.may(Action.EDIT),
             "share_url": request.build_absolute_uri(reverse("space_public", args=[slug])),
             "ice_servers": _ice_servers(request),
+            **unfurl_context(request, page.room),
         },
     )
 
@@ -260,6 +266,7 @@ def space_public(request: HttpRequest, slug: str) -> HttpResponse:
             "ends_estimate": (room.scheduled_for or room.started_at or room.created_at)
             + timedelta(hours=1),
             "ice_servers": _ice_servers(request),
+            **unfurl_context(request, room),
         },
     )
     if not request.user.is_authenticated and room.guests_may_listen and not room.is_over:
@@ -335,3 +342,111 @@ def space_calendar(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def my_spaces(request: HttpRequest) -> HttpResponse:
     return render(request, "rooms/my_spaces.html", {"mine": selectors.my_spaces(user=request.user)})
+
+
+# Links that unfurl: the card picture, oEmbed, and the embeddable player page.
+
+
+def _card_url(request: HttpRequest, room: Room) -> str:
+    """Absolute URL of the Space's card, versioned by what is drawn on it."""
+    path = reverse("space_card", args=[room.slug])
+    return request.build_absolute_uri(f"{path}?v={cards.card_data(room).key}")
+
+
+def unfurl_context(request: HttpRequest, room: Room) -> dict:
+    """What base.html needs for the picture, the oEmbed discovery link and the lock screen."""
+    card = _card_url(request, room)
+    page_url = request.build_absolute_uri(reverse("space_public", args=[room.slug]))
+    host = room.host.display_name
+    return {
+        "og_image": card,
+        "og_image_alt": _("%(title)s, a Space hosted by %(host)s")
+        % {"title": room.title, "host": host},
+        "oembed_url": request.build_absolute_uri(reverse("oembed"))
+        + "?"
+        + urlencode({"url": page_url, "format": "json"}),
+        "media_session": {"title": room.title, "host": host, "artwork": card},
+    }
+
+
+@ratelimit.per_ip("space_card", setting="SPACES_PUBLIC_PAGE_RATE")
+@require_GET
+def space_card(request: HttpRequest, slug: str) -> HttpResponse:
+    """The Space's 1200×630 PNG card. With the current `?v=` it may be cached for good (a
+    change makes a new URL); without it, or with an old one, for five minutes."""
+    room = selectors.room_by_slug(slug)
+    data = cards.card_data(room)
+    response = HttpResponse(cards.card_png(data), content_type="image/png")
+    response["ETag"] = f'"{data.key}"'
+    if request.GET.get("v") == data.key:
+        response["Cache-Control"] = "public, max-age=31536000, immutable"
+    else:
+        response["Cache-Control"] = "public, max-age=300"
+    response["Vary"] = "Accept-Language, Cookie"
+    return response
+
+
+EMBED_WIDTH, EMBED_HEIGHT = 480, 200
+
+
+@ratelimit.per_ip("oembed", setting="SPACES_PUBLIC_PAGE_RATE")
+@require_GET
+def oembed(request: HttpRequest) -> HttpResponse:
+    """oEmbed (https://oembed.com) for `/s/<slug>/` links: a rich embed of the player page."""
+    if request.GET.get("format", "json") != "json":
+        return HttpResponse("Only format=json is supported.", status=501)
+    match = re.fullmatch(r"/s/([\w-]+)/?", urlsplit(request.GET.get("url", "")).path)
+    if match is None:
+        return HttpResponse("Not a Space link.", status=404, content_type="text/plain")
+    room = selectors.room_by_slug(match.group(1))
+    width, height = EMBED_WIDTH, EMBED_HEIGHT
+    if request.GET.get("maxwidth", "").isdigit():
+        width = max(200, min(width, int(request.GET["maxwidth"])))
+    if request.GET.get("maxheight", "").isdigit():
+        height = max(120, min(height, int(request.GET["maxheight"])))
+    src = request.build_absolute_uri(reverse("space_embed", args=[room.slug]))
+    html = format_html(
+        '<iframe src="{}" width="{}" height="{}" title="{}" frameborder="0" '
+        'allow="autoplay" loading="lazy"></iframe>',
+        src,
+        width,
+        height,
+        room.title,
+    )
+    return JsonResponse(
+        {
+            "version": "1.0",
+            "type": "rich",
+            "provider_name": "Spaces",
+            "provider_url": request.build_absolute_uri("/"),
+            "title": room.title,
+            "author_name": room.host.display_name,
+            "author_url": request.build_absolute_uri(
+                reverse("profile_detail", args=[room.host.username])
+            ),
+            "html": html,
+            "width": width,
+            "height": height,
+            "thumbnail_url": _card_url(request, room),
+            "thumbnail_width": cards.WIDTH,
+            "thumbnail_height": cards.HEIGHT,
+            "cache_age": 300,
+        },
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+@ratelimit.per_ip("space_public", setting="SPACES_PUBLIC_PAGE_RATE")
+@xframe_options_exempt
+@require_GET
+def space_embed(request: HttpRequest, slug: str) -> HttpResponse:
+    """The listen-only player other sites put in an iframe. The only page that may be framed:
+    no X-Frame-Options, and a CSP that allows any site as frame ancestor."""
+    page = selectors.public_page(slug=slug)
+    response = render(
+        request,
+        "rooms/space_embed.html",
+        {"page": page, "room": page.room, **unfurl_context(request, page.room)},
+    )
+    response["Content-Security-Policy"] = "frame-ancestors *"
+    return response

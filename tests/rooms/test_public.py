@@ -73,7 +73,7 @@ def test_open_graph_and_twitter_cards_unfurl_with_title_and_host(client, live_sp
     assert meta(page, "og:type") == "website"
     assert 'Ada "The Host" <Lovelace>' in meta(page, "og:description")
     assert "2 listening" in meta(page, "og:description")
-    assert meta(page, "twitter:card") == "summary"
+    assert meta(page, "twitter:card") == "summary_large_image"
     assert meta(page, "twitter:title") == "Engines at dawn"
     assert "<Lovelace>" not in page  # escaped everywhere
 
