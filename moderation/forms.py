@@ -1,17 +1,18 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from .models import Category, Report
 
 
 class ReportForm(forms.Form):
     category = forms.ChoiceField(
-        label="What is wrong?",
+        label=_("What is wrong?"),
         choices=Category.choices,
         widget=forms.RadioSelect,
-        error_messages={"required": "Pick what kind of problem this is."},
+        error_messages={"required": _("Pick what kind of problem this is.")},
     )
     text = forms.CharField(
-        label="Anything we should know? (optional)",
+        label=_("Anything we should know? (optional)"),
         required=False,
         max_length=Report._meta.get_field("text").max_length,
         widget=forms.Textarea(attrs={"rows": 4}),

@@ -4,6 +4,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django import forms
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .exceptions import ActionRefused
 from .models import Room, Topic
@@ -19,41 +21,49 @@ class SpaceForm(forms.Form):
 
     START_NOW, START_LATER = "now", "later"
 
-    title = forms.CharField(max_length=70, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    title = forms.CharField(
+        label=_("Title"), max_length=70, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
     description = forms.CharField(
-        required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 3})
+        label=_("Description"),
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
     )
     topics = forms.ModelMultipleChoiceField(
         queryset=Topic.objects.all(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text=f"Up to {Room.MAX_TOPICS}.",
+        label=_("Topics"),
+        help_text=_("Up to %(count)d.") % {"count": Room.MAX_TOPICS},
     )
     start = forms.ChoiceField(
-        choices=[(START_NOW, "Start now"), (START_LATER, "Schedule for later")],
+        choices=[(START_NOW, _("Start now")), (START_LATER, _("Schedule for later"))],
         initial=START_NOW,
         widget=forms.RadioSelect,
-        label="When",
+        label=pgettext_lazy("start of a Space", "When"),
     )
     scheduled_for = forms.DateTimeField(
         required=False,
-        label="Start time",
+        label=_("Start time"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
-        help_text="Times are in UTC.",
+        help_text=_("Times are in UTC."),
     )
     timezone = forms.CharField(required=False, widget=forms.HiddenInput)
     guests_may_listen = forms.BooleanField(
         required=False,
         initial=True,
-        label="People without an account may listen through the link",
+        label=_("People without an account may listen through the link"),
     )
 
     def __init__(self, *args, editing: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.editing = editing
         days = settings.SPACES_MAX_SCHEDULE_AHEAD_DAYS
-        self.fields["scheduled_for"].help_text = f"Up to {days} days ahead. Times are in UTC."
+        self.fields["scheduled_for"].help_text = _(
+            "Up to %(days)d days ahead. Times are in UTC."
+        ) % {"days": days}
         if editing:
             del self.fields["start"]
             self.fields["scheduled_for"].required = True
@@ -76,7 +86,9 @@ class SpaceForm(forms.Form):
     def clean_topics(self):
         topics = self.cleaned_data["topics"]
         if len(topics) > Room.MAX_TOPICS:
-            raise forms.ValidationError(f"Pick at most {Room.MAX_TOPICS} topics.")
+            raise forms.ValidationError(
+                _("Pick at most %(count)d topics.") % {"count": Room.MAX_TOPICS}
+            )
         return topics
 
     def clean_timezone(self) -> ZoneInfo:
@@ -95,7 +107,7 @@ class SpaceForm(forms.Form):
             return data
         if when is None:
             if "scheduled_for" not in self.errors:
-                self.add_error("scheduled_for", "Pick a start time.")
+                self.add_error("scheduled_for", _("Pick a start time."))
             return data
         # The field read the wall-clock time as UTC; read it in the person's zone instead.
         zone = data.get("timezone") or ZoneInfo("UTC")

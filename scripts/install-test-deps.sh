@@ -1,5 +1,6 @@
 #!/bin/sh
-# Debian packages the tests need: Chromium for the browser tests, Redis for the services pass.
+# Debian packages the tests need: Chromium for the browser tests, Redis for the services pass,
+# gettext's msgfmt to compile the translations.
 # PostgreSQL 15's server binaries are expected in /usr/lib/postgresql/15/bin (installed if absent).
 set -e
 missing=""
@@ -8,6 +9,7 @@ command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 [ -x /usr/lib/postgresql/15/bin/initdb ] || missing="$missing postgresql-15"
 command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 command -v unshare >/dev/null 2>&1 || missing="$missing util-linux"
+command -v msgfmt >/dev/null 2>&1 || missing="$missing gettext"
 if [ -n "$missing" ]; then
   echo "Installing:$missing"
   export DEBIAN_FRONTEND=noninteractive

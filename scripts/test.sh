@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
 scripts/install-test-deps.sh
+echo "== translations (compilemessages)"
+.venv/bin/python manage.py compilemessages --ignore=.venv -v 0
 echo "== lint (ruff)"
 .venv/bin/ruff check .
 scripts/in-netns.sh scripts/test-suites.sh "$@"

@@ -23,6 +23,19 @@ def pytest_configure(config):
     from django.conf import settings
 
     (settings.BASE_DIR / "var").mkdir(exist_ok=True)
+    _compile_stale_catalogs(settings.BASE_DIR / "locale")
+
+
+def _compile_stale_catalogs(locale_dir):
+    """`make test` compiles the catalogs; a bare `pytest` after editing a .po does it here."""
+    import shutil
+    import subprocess
+
+    msgfmt = shutil.which("msgfmt")
+    for po in locale_dir.glob("*/LC_MESSAGES/*.po"):
+        mo = po.with_suffix(".mo")
+        if msgfmt and (not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime):
+            subprocess.run([msgfmt, "--check", "-o", str(mo), str(po)], check=True)  # noqa: S603
 
 
 @pytest.fixture(autouse=True)

@@ -6,20 +6,25 @@
   var status = document.querySelector("[data-share-status]");
   var field = document.querySelector("[data-share-link]");
 
+  // Django's JavaScript catalog (base.html) defines window.gettext in the page's language.
+  function gettext(text) {
+    return window.gettext ? window.gettext(text) : text;
+  }
+
   function say(text) {
     if (status) status.textContent = text;
   }
 
   function copy(url) {
     if (navigator.clipboard && window.isSecureContext) {
-      return navigator.clipboard.writeText(url).then(function () { say("Link copied."); });
+      return navigator.clipboard.writeText(url).then(function () { say(gettext("Link copied.")); });
     }
     if (field) {
       field.focus();
       field.select();
       var copied = false;
       try { copied = document.execCommand("copy"); } catch (e) { copied = false; }
-      say(copied ? "Link copied." : "Select the link above and copy it.");
+      say(copied ? gettext("Link copied.") : gettext("Select the link above and copy it."));
     }
     return Promise.resolve();
   }
@@ -34,7 +39,7 @@
         navigator.share({ title: button.getAttribute("data-share-title") || document.title, url: url })
           .catch(function (error) { if (error && error.name !== "AbortError") copy(url); });
       } else {
-        copy(url).catch(function () { say("Select the link above and copy it."); });
+        copy(url).catch(function () { say(gettext("Select the link above and copy it.")); });
       }
     });
   });

@@ -22,7 +22,10 @@
     }
     zoneField.value = zone;
     var help = document.getElementById("id_scheduled_for_helptext");
-    if (help) help.textContent = help.textContent.replace("Times are in UTC.", "Your time zone: " + zone + ".");
+    // window.gettext comes from Django's JavaScript catalog (base.html), in the page's language.
+    var gettext = window.gettext || function (text) { return text; };
+    var yours = gettext("Your time zone: %s.").replace("%s", zone);
+    if (help) help.textContent = help.textContent.replace(gettext("Times are in UTC."), yours);
   }
 
   var choices = form.querySelectorAll("input[name=start]");
