@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .models import Room
 
@@ -37,10 +38,10 @@ def stamp(moment: datetime) -> str:
 def space_ics(room: Room, *, url: str, domain: str) -> str:
     start = room.scheduled_for if room.is_scheduled else (room.started_at or room.created_at)
     host = room.host.display_name
-    description = f"Hosted by {host}."
+    description = _("Hosted by %(name)s.") % {"name": host}
     if room.description:
         description += "\n\n" + room.description
-    description += f"\n\nListen: {url}"
+    description += "\n\n" + _("Listen: %(url)s") % {"url": url}
     lines = [
         "BEGIN:VCALENDAR",
         "VERSION:2.0",

@@ -162,3 +162,16 @@ def test_the_card_is_drawn_in_french(client):
     response = client.get(reverse("space_card", args=[room.slug]), **FR)
     image = Image.open(io.BytesIO(response.content))
     assert image.text["Description"] == "EN DIRECT"
+
+
+def test_the_calendar_file_speaks_the_browsers_language(client):
+    host = UserFactory(profile="Radio Lyon")
+    room = RoomFactory(host=host, state="scheduled", started_at=None, with_host=False)
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    type(room).objects.filter(pk=room.pk).update(scheduled_for=timezone.now() + timedelta(days=1))
+    body = client.get(reverse("space_calendar", args=[room.slug]), **FR).content.decode()
+    assert "Animé par Radio Lyon." in body
+    assert "Écouter :" in body
