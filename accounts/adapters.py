@@ -4,7 +4,7 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.shortcuts import render
 
-from .services import profile_ensure
+from .services import profile_ensure, profile_language_set
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -23,6 +23,13 @@ class AccountAdapter(DefaultAccountAdapter):
         if commit:
             profile_ensure(user=user)
         return user
+
+    def login(self, request, user):
+        super().login(request, user)
+        # Reminders and other mail sent later are written in the language of the last visit.
+        language = getattr(request, "LANGUAGE_CODE", "")
+        if language:
+            profile_language_set(user=user, language=language)
 
     def pre_login(self, request, user, **kwargs):
         """Every sign-in (password, email code, social, the admin's) passes here: a suspended

@@ -78,6 +78,9 @@ class Profile(models.Model):
         blank=True,
         validators=[FileExtensionValidator(["jpg", "jpeg", "png", "webp", "gif"])],
     )
+    # The language the person last used the site in: emails and notifications sent without a
+    # request (reminders) are written in it. Empty: the site's default.
+    language = models.CharField(max_length=8, blank=True, editable=False)
 
     def __str__(self) -> str:
         return self.display_name or f"@{self.user.username}"

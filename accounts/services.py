@@ -85,6 +85,22 @@ def profile_update(
     return profile
 
 
+def profile_language_set(*, user: User, language: str) -> None:
+    """Remember the language the person uses the site in (for mail sent without a request).
+    Unknown codes are ignored; nothing is written when it did not change."""
+    if language not in dict(settings.LANGUAGES):
+        return
+    profile = profile_ensure(user=user)
+    if profile.language != language:
+        Profile.objects.filter(pk=profile.pk).update(language=language)
+
+
+def person_language(user: User) -> str:
+    """The language to write to this person in, outside a request."""
+    profile = getattr(user, "profile", None)
+    return (profile.language if profile is not None else "") or settings.LANGUAGE_CODE
+
+
 def notification_create(*, user: User, text: str, url: str = "", key: str) -> Notification:
     """Tell a person something in the site. Idempotent on (`user`, `key`): the first call wins.
 

@@ -5,6 +5,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.views.i18n import set_language as django_set_language
 
 from .forms import ProfileForm
 from .models import User
@@ -14,6 +15,7 @@ from .services import (
     handle_next_change_at,
     notifications_mark_read,
     profile_ensure,
+    profile_language_set,
     profile_update,
 )
 
@@ -53,6 +55,15 @@ def profile_detail(request: HttpRequest, username: str) -> HttpResponse:
     someone else's tomorrow, so redirecting it would send visitors to the wrong person)."""
     person = get_object_or_404(User.objects.select_related("profile"), username__iexact=username)
     return render(request, "accounts/profile_detail.html", {"person": person})
+
+
+def language_set(request: HttpRequest) -> HttpResponse:
+    """Django's language switcher (`set_language`), and for a signed-in person, the language
+    their later emails are written in."""
+    response = django_set_language(request)
+    if request.method == "POST" and request.user.is_authenticated:
+        profile_language_set(user=request.user, language=request.POST.get("language", ""))
+    return response
 
 
 @login_required

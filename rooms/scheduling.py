@@ -31,11 +31,13 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.mail import absolute_url, email_enqueue, emails_enqueue
 from accounts.models import Notification, OutboxEmail, User
-from accounts.services import notification_create
+from accounts.services import notification_create, person_language
 
 from . import services, tasks
 from .models import Presence, Reminder, Role, Room, ScheduledJob
@@ -57,8 +59,10 @@ def _duration(delta: timedelta) -> str:
     seconds = round(delta.total_seconds())
     if seconds >= 90:
         minutes = round(seconds / 60)
-        return f"{minutes} minutes"
-    return "1 minute" if seconds >= 60 else f"{seconds} seconds"
+        return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
+    if seconds >= 60:
+        return _("1 minute")
+    return ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
 
 
 def _skip_locked() -> dict:
@@ -135,25 +139,26 @@ def room_ended(*, room: Room) -> None:
 def _host_reminder(job: ScheduledJob, room: Room, now: datetime) -> str | None:
     if not room.is_scheduled:
         return Outcome.OBSOLETE
-    if room.scheduled_for > now:
-        text = f"Your Space “{room.title}” starts in {_duration(room.scheduled_for - now)}."
-    else:  # the worker was down: late, but the host still has until the auto-cancel
-        text = (
-            f"Your Space “{room.title}” was due to start {_duration(now - room.scheduled_for)} ago."
-        )
     path = reverse("room_detail", args=[room.slug])
     key = f"host-reminder:{job.pk}"
+    with translation.override(person_language(room.host)):
+        title = room.title
+        if room.scheduled_for > now:
+            when = _duration(room.scheduled_for - now)
+            text = _("Your Space “%(title)s” starts in %(when)s.") % {"title": title, "when": when}
+        else:  # the worker was down: late, but the host still has until the auto-cancel
+            late = _duration(now - room.scheduled_for)
+            text = _("Your Space “%(title)s” was due to start %(late)s ago.") % {
+                "title": title,
+                "late": late,
+            }
+        subject = _("Starting soon: %(title)s") % {"title": title}
+        body = _(
+            "Hi %(name)s,\n\n%(text)s Open it to go live when you are ready:\n\n%(link)s\n\n"
+            "Listeners who asked to be reminded are told when you start.\n\n— Spaces\n"
+        ) % {"name": room.host.display_name, "text": text, "link": absolute_url(path)}
     notification_create(user=room.host, text=text, url=path, key=key)
-    email_enqueue(
-        user=room.host,
-        subject=f"Starting soon: {room.title}",
-        body=(
-            f"Hi {room.host.display_name},\n\n{text} Open it to go live when you are ready:\n\n"
-            f"{absolute_url(path)}\n\nListeners who asked to be reminded are told when you "
-            f"start.\n\n— Spaces\n"
-        ),
-        key=key,
-    )
+    email_enqueue(user=room.host, subject=subject, body=body, key=key)
     return Outcome.DONE
 
 
@@ -161,17 +166,21 @@ def _auto_cancel(job: ScheduledJob, room: Room, now: datetime) -> str | None:
     if not room.is_scheduled:
         return Outcome.OBSOLETE
     services.room_cancel(room=room, actor=None)
-    late = _duration(_seconds("SPACES_AUTO_CANCEL_AFTER"))
-    text = f"Your Space “{room.title}” was cancelled: it did not start within {late} of its time."
     path = reverse("space_public", args=[room.slug])
     key = f"auto-cancelled:{room.pk}"
+    with translation.override(person_language(room.host)):
+        late = _duration(_seconds("SPACES_AUTO_CANCEL_AFTER"))
+        text = _(
+            "Your Space “%(title)s” was cancelled: it did not start within %(late)s of its time."
+        ) % {"title": room.title, "late": late}
+        subject = _("Cancelled: %(title)s") % {"title": room.title}
+        body = _("Hi %(name)s,\n\n%(text)s\n\n%(link)s\n\n— Spaces\n") % {
+            "name": room.host.display_name,
+            "text": text,
+            "link": absolute_url(path),
+        }
     notification_create(user=room.host, text=text, url=path, key=key)
-    email_enqueue(
-        user=room.host,
-        subject=f"Cancelled: {room.title}",
-        body=f"Hi {room.host.display_name},\n\n{text}\n\n{absolute_url(path)}\n\n— Spaces\n",
-        key=key,
-    )
+    email_enqueue(user=room.host, subject=subject, body=body, key=key)
     return Outcome.DONE
 
 
@@ -194,10 +203,14 @@ def _end_if_hostless(job: ScheduledJob, room: Room, now: datetime) -> str | None
     if Room.objects.filter(pk=room.pk).filter(_anchor_connected(OuterRef("pk"))).exists():
         return Outcome.OBSOLETE  # one came back; the watch starts a new clock when they go
     services.room_end(room=room, actor=None)
-    quiet = _duration(_seconds("SPACES_AUTO_END_AFTER"))
+    with translation.override(person_language(room.host)):
+        quiet = _duration(_seconds("SPACES_AUTO_END_AFTER"))
+        text = _(
+            "Your Space “%(title)s” ended: no host or co-host was connected for %(quiet)s."
+        ) % {"title": room.title, "quiet": quiet}
     notification_create(
         user=room.host,
-        text=f"Your Space “{room.title}” ended: no host or co-host was connected for {quiet}.",
+        text=text,
         url=reverse("space_public", args=[room.slug]),
         key=f"auto-ended:{room.pk}",
     )
@@ -220,27 +233,16 @@ def _tell(job: ScheduledJob, room: Room, now: datetime) -> str | None:
         return Outcome.DONE
     path = reverse("space_public", args=[room.slug])
     link = absolute_url(path)
-    host = room.host.display_name
-    if live:
-        text = f"“{room.title}” is live now."
-        subject = f"Live now: {room.title}"
-        says = f"“{room.title}”, hosted by {host}, is live now. Listen here:"
-    else:
-        text = f"“{room.title}” was cancelled."
-        subject = f"Cancelled: {room.title}"
-        says = f"“{room.title}”, hosted by {host}, was cancelled. The Space's page:"
     verb = "live" if live else "cancelled"
     notifications, emails = [], []
     for reminder in batch:
         _test_pause()
         person: User = reminder.user
         key = f"space-{verb}:{reminder.pk}"
+        with translation.override(person_language(person)):
+            text, subject, body = _tell_words(room, person, live=live, link=link)
         notifications.append(Notification(user=person, text=text, url=path, key=key))
         if person.email:
-            body = (
-                f"Hi {person.display_name},\n\n{says}\n\n{link}\n\n"
-                f"You get this because you asked to be reminded of this Space.\n\n— Spaces\n"
-            )
             emails.append(
                 OutboxEmail(user=person, to=person.email, subject=subject, body=body, key=key)
             )
@@ -248,6 +250,24 @@ def _tell(job: ScheduledJob, room: Room, now: datetime) -> str | None:
     emails_enqueue(emails=emails)
     Reminder.objects.filter(pk__in=[r.pk for r in batch]).update(notified_at=now)
     return None if len(batch) == settings.SPACES_REMINDER_BATCH else Outcome.DONE
+
+
+def _tell_words(room: Room, person: User, *, live: bool, link: str) -> tuple[str, str, str]:
+    """The notification, subject and body telling `person`, in the active language."""
+    names = {"title": room.title, "host": room.host.display_name}
+    if live:
+        text = _("“%(title)s” is live now.") % names
+        subject = _("Live now: %(title)s") % names
+        says = _("“%(title)s”, hosted by %(host)s, is live now. Listen here:") % names
+    else:
+        text = _("“%(title)s” was cancelled.") % names
+        subject = _("Cancelled: %(title)s") % names
+        says = _("“%(title)s”, hosted by %(host)s, was cancelled. The Space's page:") % names
+    body = _(
+        "Hi %(name)s,\n\n%(says)s\n\n%(link)s\n\n"
+        "You get this because you asked to be reminded of this Space.\n\n— Spaces\n"
+    ) % {"name": person.display_name, "says": says, "link": link}
+    return text, subject, body
 
 
 HANDLERS = {

@@ -5,6 +5,8 @@ from django.urls import include, path, re_path
 from django.views.i18n import JavaScriptCatalog
 from django.views.static import serve
 
+from accounts import views as accounts_views
+
 from . import site
 
 # The admin signs in through allauth, so its login gets the same rate limits.
@@ -15,8 +17,9 @@ admin.site.site_title = "Spaces admin"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
-    # The language switcher posts here (Django's set_language); the page's JavaScript strings.
-    path("i18n/", include("django.conf.urls.i18n")),
+    # The language switcher posts here (Django's set_language, which also remembers a signed-in
+    # person's choice for their emails); the page's JavaScript strings.
+    path("i18n/setlang/", accounts_views.language_set, name="set_language"),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript_catalog"),
     path("favicon.ico", site.favicon, name="favicon"),
     path("manifest.webmanifest", site.manifest, name="manifest"),
