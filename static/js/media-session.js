@@ -16,10 +16,15 @@ export function setSpaceMediaSession({ title, host, artwork, play, pause } = {})
     album: "Spaces",
     artwork: artwork ? [{ src: artwork, sizes: ARTWORK_SIZES, type: "image/png" }] : [],
   });
+  // The lock screen shows the new state at once; the page's own play/pause may take a while.
+  const run = (action, state) => () => {
+    session.playbackState = state;
+    Promise.resolve().then(action).catch(() => {});
+  };
   const handlers = {
-    play: play && (async () => { await play(); session.playbackState = "playing"; }),
-    pause: pause && (async () => { await pause(); session.playbackState = "paused"; }),
-    stop: pause && (async () => { await pause(); session.playbackState = "paused"; }),
+    play: play && run(play, "playing"),
+    pause: pause && run(pause, "paused"),
+    stop: pause && run(pause, "paused"),
   };
   for (const [action, handler] of Object.entries(handlers)) {
     try {
@@ -36,7 +41,8 @@ export function setPlaybackState(state) {
 }
 
 function pageAudio() {
-  return Array.from(document.querySelectorAll("audio"));
+  // Only elements with something to play: play() on an empty one never settles.
+  return Array.from(document.querySelectorAll("audio")).filter((audio) => audio.srcObject || audio.currentSrc || audio.src);
 }
 
 // Default wiring: the metadata now, play/pause on the page's <audio> elements, and the lock
@@ -44,7 +50,7 @@ function pageAudio() {
 export function attachToPage(data) {
   const ok = setSpaceMediaSession({
     ...data,
-    play: () => Promise.all(pageAudio().map((audio) => audio.play().catch(() => {}))),
+    play: () => pageAudio().forEach((audio) => audio.play().catch(() => {})),
     pause: () => pageAudio().forEach((audio) => audio.pause()),
   });
   if (!ok) return false;

@@ -97,3 +97,48 @@ def test_a_space_page_sets_the_lock_screen_metadata(new_page):
         card,
     )
     assert size == [1200, 630]
+
+
+CAPTURE_HANDLERS = """
+    window.__mediaHandlers = {};
+    const original = navigator.mediaSession.setActionHandler.bind(navigator.mediaSession);
+    navigator.mediaSession.setActionHandler = (action, handler) => {
+        window.__mediaHandlers[action] = handler;
+        original(action, handler);
+    };
+"""
+
+
+def test_lock_screen_play_and_pause_drive_the_pages_audio(new_page):
+    room = RoomFactory(title="Synths after dark")
+    page = new_page(None)
+    page.add_init_script(CAPTURE_HANDLERS)  # what the phone's lock screen would call
+    page.goto(f"/s/{room.slug}/")
+    page.wait_for_function("!!(window.__mediaHandlers && window.__mediaHandlers.pause)")
+    # A second of silence as the Space's audio (the room's own <audio> has no stream here).
+    page.evaluate(
+        """() => {
+            const rate = 8000, samples = rate;
+            const buffer = new ArrayBuffer(44 + samples);
+            const view = new DataView(buffer);
+            const text = (offset, s) =>
+                [...s].forEach((c, i) => view.setUint8(offset + i, c.charCodeAt(0)));
+            text(0, "RIFF"); view.setUint32(4, 36 + samples, true); text(8, "WAVEfmt ");
+            view.setUint32(16, 16, true); view.setUint16(20, 1, true); view.setUint16(22, 1, true);
+            view.setUint32(24, rate, true); view.setUint32(28, rate, true);
+            view.setUint16(32, 1, true); view.setUint16(34, 8, true); text(36, "data");
+            view.setUint32(40, samples, true);
+            for (let i = 0; i < samples; i++) view.setUint8(44 + i, 128);
+            const audio = document.createElement("audio");
+            audio.loop = true;
+            audio.id = "test-audio";
+            audio.src = URL.createObjectURL(new Blob([buffer], {type: "audio/wav"}));
+            document.body.append(audio);
+        }"""
+    )
+    page.evaluate("window.__mediaHandlers.play()")
+    page.wait_for_function("!document.getElementById('test-audio').paused")
+    assert page.evaluate("navigator.mediaSession.playbackState") == "playing"
+    page.evaluate("window.__mediaHandlers.pause()")
+    page.wait_for_function("document.getElementById('test-audio').paused")
+    assert page.evaluate("navigator.mediaSession.playbackState") == "paused"
