@@ -99,7 +99,7 @@ def room_edit(request: HttpRequest, slug: str) -> HttpResponse:
         except ActionRefused as refused:
             form.add_error(None, refused.message)
         else:
-            messages.success(request, "Your changes are saved.")
+            messages.success(request, _("Your changes are saved."))
             return redirect("room_detail", slug=room.slug)
     return render(request, "rooms/space_form.html", {"form": form, "room": room})
 
@@ -115,7 +115,7 @@ def room_cancel(request: HttpRequest, slug: str) -> HttpResponse:
         except ActionRefused as refused:
             messages.error(request, refused.message)
             return redirect("room_detail", slug=room.slug)
-        messages.success(request, "The Space is cancelled.")
+        messages.success(request, _("The Space is cancelled."))
         return redirect("my_spaces")
     return render(request, "rooms/room_cancel.html", {"room": room})
 
@@ -313,10 +313,10 @@ def space_remind(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         if request.POST.get("remind") == "off":
             services.reminder_clear(room=room, user=request.user)
-            messages.success(request, "Reminder removed.")
+            messages.success(request, _("Reminder removed."))
         else:
             services.reminder_set(room=room, user=request.user)
-            messages.success(request, "We will remind you when it starts.")
+            messages.success(request, _("We will remind you when it starts."))
     except ActionRefused as refused:
         messages.error(request, refused.message)
     if request.POST.get("next") == "room":
