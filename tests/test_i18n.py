@@ -175,3 +175,19 @@ def test_the_calendar_file_speaks_the_browsers_language(client):
     body = client.get(reverse("space_calendar", args=[room.slug]), **FR).content.decode()
     assert "Animé par Radio Lyon." in body
     assert "Écouter :" in body
+
+
+def test_a_french_sign_up_gets_its_confirmation_email_in_french(client):
+    from django.core import mail
+
+    data = {
+        "email": "lea@example.org",
+        "password1": "x-long-pass-42",
+        "password2": "x-long-pass-42",
+    }
+    client.post(
+        reverse("account_signup"), {**data, "username": "lea_l", "display_name": "Léa"}, **FR
+    )
+    [message] = mail.outbox
+    assert "/accounts/confirm-email/" in message.body
+    assert message.subject.endswith("Confirmez votre adresse e-mail")  # allauth's own French
