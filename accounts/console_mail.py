@@ -5,7 +5,7 @@ import sys
 
 from django.core.mail.backends.console import EmailBackend as DjangoConsoleBackend
 
-RULE = "=" * 30
+RULE = "===="  # the lines read "==== email ====", as `make run` and the README say
 
 
 class EmailBackend(DjangoConsoleBackend):
