@@ -112,7 +112,10 @@ class RoomApp {
       return;
     }
     const snap = this.state.snapshot;
-    if (event.type === "snapshot") this.state.pendingPosts = [];
+    if (event.type === "snapshot") {
+      this.state.pendingPosts = [];
+      this.audio.outstanding = 0;  // a new socket: earlier offers will not be answered
+    }
     if (snap && before && before.role !== snap.you.role) this.roleChanged(before.role, snap.you.role);
     if (snap && (event.type === "snapshot" || event.type === "you" || event.type === "room_live")) {
       this.syncAudio();
@@ -279,6 +282,9 @@ class RoomApp {
   // -- drawing -----------------------------------------------------------------------------
   render() {
     const { snapshot, ending } = this.state;
+    this.root.dataset.audio = this.audio.phase === "connected" ? "connected" : this.audio.phase;
+    this.root.dataset.connection = this.state.connection;
+    if (snapshot) this.root.dataset.role = snapshot.you.role;
     const badge = document.querySelector("[data-room-badge]");
     const line = document.querySelector("[data-you-line]");
     if (ending) {

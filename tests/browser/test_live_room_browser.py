@@ -24,7 +24,7 @@ def test_a_raised_hand_accepted_by_the_host_gives_the_listener_speaker_controls(
     queue.get_by_test_id("hand-accept").click()
 
     # The listener is now on stage with a microphone toggle, without reloading.
-    mine = listener_page.locator(f'[data-testid=stage] [data-user="{listener.pk}"]')
+    mine = listener_page.locator(f'#room-app [data-testid=stage] li[data-user="{listener.pk}"]')
     expect(mine).to_have_attribute("data-role", "speaker")
     expect(listener_page.get_by_test_id("self-mute")).to_be_visible()
     expect(listener_page.get_by_test_id("raise-hand")).to_have_count(0)

@@ -26,6 +26,9 @@ export class Audio {
     this.retryTimer = null;
     this.answerTimer = null;
     this.micDenied = false;
+    // Offers sent and not yet answered or refused: answers come back in order, so only the
+    // answer to the newest offer (none outstanding after it) belongs to the current connection.
+    this.outstanding = 0;
   }
 
   set(phase, error = this.error) {
@@ -77,13 +80,16 @@ export class Audio {
       setTimeout(resolve, 2000);
     });
     if (this.pc !== pc) return;
-    if (!this.send("rtc_offer", { sdp: pc.localDescription.sdp })) {
+    if (this.send("rtc_offer", { sdp: pc.localDescription.sdp })) {
+      this.outstanding += 1;
+    } else {
       this.retryLater();  // the socket is down: the next snapshot restarts audio anyway
       return;
     }
     clearTimeout(this.answerTimer);
     this.answerTimer = setTimeout(() => {
       if (this.pc === pc && !pc.remoteDescription) {
+        this.outstanding = 0;
         this.set("failed", "unavailable");
         this.retryLater();
       }
@@ -111,18 +117,23 @@ export class Audio {
   }
 
   answer(sdp) {
+    this.outstanding = Math.max(0, this.outstanding - 1);
     const pc = this.pc;
-    if (!pc) return;
+    if (!pc || this.outstanding > 0 || pc.signalingState !== "have-local-offer") return;
     clearTimeout(this.answerTimer);
     pc.setRemoteDescription({ type: "answer", sdp }).catch(() => {
-      if (this.pc === pc) { this.set("failed", "bad_offer"); }
+      if (this.pc === pc) {
+        this.set("failed", "unavailable");
+        this.retryLater();
+      }
     });
   }
 
   // An `error` event with ref "rtc_offer".
   refused(code) {
+    this.outstanding = Math.max(0, this.outstanding - 1);
+    if (!this.want || this.outstanding > 0) return;
     clearTimeout(this.answerTimer);
-    if (!this.want) return;
     if (RETRY_CODES.has(code)) {
       this.set("failed", "unavailable");
       this.retryLater();
