@@ -1,0 +1,96 @@
+"""What the live room says about who is there: the listeners grid over the socket (bounded for
+big rooms), one listener count on every page, and the host stepping away and coming back."""
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.urls import reverse
+
+from rooms import live
+from rooms.models import Presence
+from tests.factories import ParticipantFactory
+
+from .live_helpers import join, settled_ticks  # noqa: F401 (a fixture)
+
+
+def open_page(room, person=None, guest=None, tab=0):
+    key = person.pk if person else guest
+    Presence.objects.create(
+        room=room, user=person, guest_id=guest or "", channel_name=f"c.{key}.{tab}"
+    )
+
+
+@pytest.mark.django_db
+def test_the_same_count_of_listeners_everywhere_guests_included(client, live_space):
+    room = live_space.room
+    open_page(room, live_space.host)  # on stage: not a listener
+    open_page(room, live_space.listener)
+    open_page(room, live_space.listener, tab=1)  # two tabs, one person
+    open_page(room, guest="g1")
+    open_page(room, guest="g2")
+    assert live.listener_count(room.pk) == 3
+
+    home = client.get(reverse("home")).content.decode()
+    assert "<span data-listener-count>3</span> listening" in home
+    public = client.get(reverse("space_public", args=[room.slug])).content.decode()
+    assert "3 listening" in public.split('property="og:description"')[1].split(">")[0]
+    assert live.listener_counts([room.pk]) == {room.pk: 3}
+
+
+@pytest.mark.django_db
+def test_the_listeners_grid_names_signed_in_listeners_and_counts_guests(live_space, settings):
+    room = live_space.room
+    for person in (live_space.host, live_space.listener, live_space.hand):
+        open_page(room, person)
+    open_page(room, guest="g1")
+    audience = live.audience(room.pk)
+    people = {p["id"]: p for p in audience["people"]}
+    assert set(people) == {live_space.listener.pk, live_space.hand.pk}  # not the host
+    assert people[live_space.hand.pk]["hand"] and not people[live_space.listener.pk]["hand"]
+    assert people[live_space.listener.pk]["name"] == live_space.listener.display_name
+    assert audience["guests"] == 1
+
+
+@pytest.mark.django_db
+def test_the_listeners_grid_is_bounded_in_a_big_room(live_space):
+    room = live_space.room
+    for _ in range(live.AUDIENCE_LIMIT + 5):
+        open_page(room, ParticipantFactory(room=room).user)
+    audience = live.audience(room.pk)
+    assert len(audience["people"]) == live.AUDIENCE_LIMIT
+    assert live.listener_count(room.pk) == live.AUDIENCE_LIMIT + 5
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("settled_ticks")
+async def test_the_listeners_grid_comes_over_the_socket(live_space):
+    host, hello = await join(live_space.room, live_space.host)
+    assert hello["audience"] == {"people": [], "guests": 0}
+    listener, _ = await join(live_space.room, live_space.listener)
+    guest, _ = await join(live_space.room, None, guest_id="g-1")
+    while True:
+        update = await host.wait_for("listeners")
+        if update["count"] == 2 and update["audience"]["guests"] == 1:
+            break
+    assert [p["id"] for p in update["audience"]["people"]] == [live_space.listener.pk]
+    for socket in (host, listener, guest):
+        await socket.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("settled_ticks")
+async def test_the_room_hears_when_the_host_steps_away_and_comes_back(live_space):
+    host, hello = await join(live_space.room, live_space.host)
+    assert hello["room"]["host_present"] is True
+    guest, _ = await join(live_space.room, None, guest_id="g-2")
+    await guest.wait_for("listeners")  # the room has been counted once with the host in it
+    await host.close()
+    away = await guest.wait_for("host_away")
+    assert away["actor"] is None
+    newcomer, late = await join(live_space.room, None, guest_id="g-3")
+    assert late["room"]["host_present"] is False  # a newcomer's page knows it too
+    await newcomer.close()
+    host, _ = await join(live_space.room, live_space.host)
+    await guest.wait_for("host_back")
+    await host.close()
+    await guest.close()
+    assert await sync_to_async(live.host_present)(live_space.room.pk) is False
