@@ -43,10 +43,13 @@ class RoomApp {
   get pc() { return this.audio.pc; }
 
   build() {
-    this.statusNode = el("p", { class: "status", role: "status", testid: "room-status" });
-    this.countNode = el("p", { class: "status", testid: "listener-count" });
+    this.statusNode = el("span", { role: "status", testid: "room-status" });
+    this.countNode = el("span", { testid: "listener-count" });
     this.announcer = el("p", { class: "visually-hidden", "aria-live": "polite", testid: "announcer" });
     this.body = el("div", { class: "room-live" });
+    // The listeners and the posts go beside the stage where the page has a side column.
+    this.side = document.querySelector("[data-room-side]") || el("div");
+    this.side.classList.add("room-live");
     this.reactionsNode = el("div", { class: "reaction-float", "aria-hidden": "true" });
     this.searchInput = el("input", { type: "search", class: "audience-search", testid: "audience-search",
       placeholder: t("Search listeners"), "aria-label": t("Search listeners"),
@@ -62,7 +65,7 @@ class RoomApp {
       this.render();
     } }, input, el("button", { type: "submit", class: "button button-small", text: t("Post") }));
     this.dialog = el("dialog", { class: "confirm", testid: "confirm-dialog" });
-    this.root.replaceChildren(this.statusNode, this.countNode, this.body, this.reactionsNode,
+    this.root.replaceChildren(el("p", { class: "status status-line" }, this.statusNode, this.countNode), this.body, this.reactionsNode,
       this.announcer, this.dialog, this.audio.element);
     this.root.hidden = false;
     document.addEventListener("click", (event) => {
@@ -297,6 +300,7 @@ class RoomApp {
       this.statusNode.textContent = "";
       this.countNode.textContent = "";
       this.body.replaceChildren(endedPanel(this));
+      this.side.replaceChildren();
       document.body.classList.remove("has-action-bar");
       return;
     }
@@ -313,6 +317,7 @@ class RoomApp {
     if (!live) {
       this.countNode.textContent = "";
       this.body.replaceChildren(...renderNotices(this));
+      this.side.replaceChildren();
       return;
     }
     this.countNode.textContent = interpolate(
@@ -325,10 +330,11 @@ class RoomApp {
       inviteCard(this),
       renderStage(this),
       handsQueue(this),
-      renderAudience(this),
-      renderPosts(this),
+      this.side.isConnected ? null : renderAudience(this),
+      this.side.isConnected ? null : renderPosts(this),
       bar,
     ].filter(Boolean));
+    if (this.side.isConnected) this.side.replaceChildren(renderAudience(this), renderPosts(this));
   }
 
   setFallbackHidden(hidden) {

@@ -15,7 +15,7 @@ def tile(page, user):
 
 
 def listener_tile(page, user):
-    return page.locator(f'#room-app [data-testid=audience] li[data-user="{user.pk}"]')
+    return page.locator(f'.room-live [data-testid=audience] li[data-user="{user.pk}"]')
 
 
 def test_start_now_puts_the_host_on_air_and_a_guest_hears_them(signed_in_page, new_page):

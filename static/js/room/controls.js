@@ -3,6 +3,7 @@
 
 import { t, interpolate } from "../i18n.js";
 import { el } from "./dom.js";
+import { icon } from "./icons.js";
 import { ON_STAGE } from "./state.js";
 
 export const REACTIONS = ["👏", "❤️", "😂", "🔥", "💯", "🙌", "🤔", "😮"];
@@ -61,7 +62,7 @@ export function personMenu(app, person, role) {
       app.ui.openMenu = open ? null : key;
       app.render();
     } },
-  el("span", { "aria-hidden": "true", text: "⋯" }),
+  icon("more"),
   el("span", { class: "visually-hidden", text: interpolate(t("Actions for %(name)s"), { name: person.name }) }));
   return el("div", { class: "menu" }, toggle, list);
 }
@@ -94,10 +95,9 @@ export function inviteCard(app) {
       button(t("Not now"), () => app.send("invite_decline", { invite: invite.id }), "invite-decline")));
 }
 
-function barButton(icon, label, onclick, testid, extra = {}) {
+function barButton(name, label, onclick, testid, extra = {}) {
   return el("button", { type: "button", class: `bar-button ${extra.class || ""}`, onclick, testid,
-    "aria-pressed": extra.pressed }, el("span", { class: "bar-icon", "aria-hidden": "true", text: icon }),
-  el("span", { class: "bar-label", text: label }));
+    "aria-pressed": extra.pressed }, icon(name, "bar-icon"), el("span", { class: "bar-label", text: label }));
 }
 
 // The fixed bottom bar: the person's own actions, by role.
@@ -110,41 +110,41 @@ export function actionBar(app) {
   const onStage = ON_STAGE.includes(you.role);
   if (onStage) {
     const muted = you.muted;
-    items.push(barButton(muted ? "🔇" : "🎙️", muted ? t("Unmute") : t("Mute"),
+    items.push(barButton(muted ? "micOff" : "mic", muted ? t("Unmute") : t("Mute"),
       () => app.toggleMute(), "self-mute", { pressed: String(!muted), class: muted ? "" : "bar-on" }));
   }
-  if (may.has("hand_raise")) items.push(barButton("✋", t("Raise hand"), () => app.send("hand_raise"), "raise-hand"));
-  if (may.has("hand_lower")) items.push(barButton("✋", t("Lower hand"), () => app.send("hand_lower"), "lower-hand", { class: "bar-on" }));
+  if (may.has("hand_raise")) items.push(barButton("hand", t("Raise hand"), () => app.send("hand_raise"), "raise-hand"));
+  if (may.has("hand_lower")) items.push(barButton("hand", t("Lower hand"), () => app.send("hand_lower"), "lower-hand", { class: "bar-on" }));
   if (may.has("react")) {
-    items.push(barButton("😊", t("React"), (event) => {
+    items.push(barButton("smile", t("React"), (event) => {
       event.stopPropagation();
       app.ui.reactOpen = !app.ui.reactOpen;
       app.render();
     }, "react", { pressed: String(Boolean(app.ui.reactOpen)) }));
   }
   if (navigator.share) {
-    items.push(barButton("↗", t("Share"), () => app.share(), "share"));
+    items.push(barButton("share", t("Share"), () => app.share(), "share"));
   } else {
-    items.push(barButton("🔗", t("Copy link"), () => app.copyLink(), "copy-link"));
+    items.push(barButton("link", t("Copy link"), () => app.copyLink(), "copy-link"));
   }
   if (you.guest) {
     items.push(el("a", { class: "bar-button", href: `/s/${app.slug}/report/`, testid: "report-space" },
-      el("span", { class: "bar-icon", "aria-hidden": "true", text: "⚑" }),
+      icon("flag", "bar-icon"),
       el("span", { class: "bar-label", text: t("Report") })));
   }
   if (you.role === "speaker" || you.role === "cohost") {
-    items.push(barButton("⬇", t("Become a listener"),
+    items.push(barButton("down", t("Become a listener"),
       () => app.send("move_to_audience", { user: you.user.id }), "step-down"));
   }
   if (may.has("end")) {
-    items.push(barButton("■", t("End Space"), async () => {
+    items.push(barButton("stop", t("End Space"), async () => {
       if (await app.confirm(t("End this Space for everyone?"), t("End Space"))) app.send("end");
     }, "end-space", { class: "bar-danger" }));
   }
   if (may.has("leave")) {
     const cohost = snapshot.stage.some((p) => p.role === "cohost");
     const label = you.role === "host" && cohost ? t("Leave and hand over") : t("Leave");
-    items.push(barButton("👋", label, async () => {
+    items.push(barButton("leave", label, async () => {
       if (you.role === "host" && !cohost
         && !(await app.confirm(t("Leave? The Space stays live without a host until you come back or it is ended."), t("Leave")))) return;
       app.leave();

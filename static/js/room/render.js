@@ -2,6 +2,7 @@
 
 import { t, tn, interpolate } from "../i18n.js";
 import { avatar, el } from "./dom.js";
+import { icon } from "./icons.js";
 import { actionBar, handsQueue, inviteCard, personMenu } from "./controls.js";
 import { ON_STAGE } from "./state.js";
 
@@ -29,7 +30,7 @@ function stageTile(app, p) {
   return el("li", { class: `tile${speaking ? " speaking" : ""}`, "data-user": String(p.user.id),
     "data-role": p.role, "data-muted": String(p.muted), testid: "tile" },
   el("div", { class: "tile-avatar" }, avatar(p.user),
-    p.muted ? el("span", { class: "mic-badge", title: t("Muted"), "aria-hidden": "true", text: "🔇" }) : null),
+    p.muted ? el("span", { class: "mic-badge", title: t("Muted") }, icon("micOff")) : null),
   el("span", { class: "name", text: p.user.name }),
   el("span", { class: "role", text: p.muted ? `${role} · ${t("muted")}` : role }),
   el("span", { class: "visually-hidden speaking-text", text: speaking ? t("speaking") : "" }),
@@ -73,7 +74,7 @@ export function renderAudience(app) {
     el("ul", { class: "audience-grid" },
       shown.map((p) => el("li", { class: "tile tile-small", "data-user": String(p.id), testid: "listener" },
         el("div", { class: "tile-avatar" }, avatar(p),
-          p.hand ? el("span", { class: "hand-badge", "aria-hidden": "true", text: "✋" }) : null),
+          p.hand ? el("span", { class: "hand-badge", title: t("Hand raised") }, icon("hand")) : null),
         el("span", { class: "name", text: p.name }),
         el("span", { class: "role", text: p.hand ? t("hand raised") : t("Listener") }),
         personMenu(app, p, "listener")))),
@@ -185,7 +186,7 @@ export function listenControl(app) {
   }
   if (ON_STAGE.includes(snapshot.you.role) || app.audio.want) return null;
   return el("button", { type: "button", class: "button listen-big", testid: "listen",
-    onclick: () => app.listen() }, el("span", { "aria-hidden": "true", text: "▶ " }), t("Listen"));
+    onclick: () => app.listen() }, icon("play"), t("Listen"));
 }
 
 export function endedPanel(app) {
