@@ -69,6 +69,8 @@ class Viewer:
     media_worker: str | None = None
     # Posts by people this viewer has blocked are not delivered to them.
     hidden_authors: frozenset[int] = field(default_factory=frozenset)
+    # Whether this socket's audio is on (it counts as listening).
+    listening: bool = False
 
     @property
     def is_guest(self) -> bool:
@@ -166,8 +168,15 @@ def viewer_touch(*, viewer: Viewer) -> str | None:
             user_id=viewer.user_id,
             guest_id=viewer.guest_id or "",
             channel_name=viewer.channel_name,
+            listening=viewer.listening,
         )
     return state
+
+
+def viewer_listening(*, viewer: Viewer, listening: bool) -> None:
+    """The socket's audio was answered (or closed): it counts as listening (or not)."""
+    viewer.listening = listening
+    Presence.objects.filter(channel_name=viewer.channel_name).update(listening=listening)
 
 
 def viewer_disconnect(*, channel_name: str) -> None:
@@ -186,8 +195,9 @@ def presence_sweep(*, older_than: timedelta | None = None) -> list[int]:
 
 
 def listener_count(room_id: int) -> int:
-    """People connected to the Space who are not on stage, guests included; a person with two
-    tabs counts once. The one count every page shows (room, home cards, link previews)."""
+    """People listening to the Space: their audio is connected and they are not on stage.
+    Guests included; a person with two tabs counts once. The one count every page shows (room,
+    home cards, link previews); a page that is only open does not count."""
     return listener_counts([room_id]).get(room_id, 0)
 
 
@@ -197,7 +207,7 @@ def listener_count_expression():
         room_id=OuterRef("room_id"), user_id=OuterRef("user_id")
     )
     people = (
-        Presence.objects.filter(room_id=OuterRef("pk"))
+        Presence.objects.filter(room_id=OuterRef("pk"), listening=True)
         .exclude(Exists(on_stage))
         .values("room_id")
         .annotate(
@@ -217,7 +227,7 @@ def listener_counts(room_ids: list[int]) -> dict[int, int]:
         room_id=OuterRef("room_id"), user_id=OuterRef("user_id")
     )
     rows = (
-        Presence.objects.filter(room_id__in=room_ids)
+        Presence.objects.filter(room_id__in=room_ids, listening=True)
         .exclude(Exists(on_stage))
         .values("room_id")
         .annotate(
@@ -232,8 +242,9 @@ AUDIENCE_LIMIT = 50
 
 
 def audience(room_id: int, limit: int = AUDIENCE_LIMIT) -> dict[str, Any]:
-    """Who is listening, for the listeners grid: the first `limit` signed-in listeners with the
-    page open (oldest first), and how many guests. Bounded whatever the size of the room."""
+    """Who is in the audience, for the listeners grid: the first `limit` signed-in listeners
+    with the page open (oldest first; the host may invite them whether or not their audio is
+    on), and how many guests have it open. Bounded whatever the size of the room."""
     from .snapshot import person_payload
 
     present_users = Presence.objects.filter(room_id=room_id).exclude(user=None).values("user_id")

@@ -31,7 +31,9 @@ def meta(html: str, key: str) -> str:
 
 def connected(room, *people):
     for person in people:
-        Presence.objects.create(room=room, user=person, channel_name=f"c{person.pk}")
+        Presence.objects.create(
+            room=room, user=person, channel_name=f"c{person.pk}", listening=True
+        )
 
 
 def test_a_signed_out_visitor_sees_a_live_space_and_can_listen(client, live_space):

@@ -12,10 +12,15 @@ from tests.factories import ParticipantFactory
 from .live_helpers import join, settled_ticks  # noqa: F401 (a fixture)
 
 
-def open_page(room, person=None, guest=None, tab=0):
+def open_page(room, person=None, guest=None, tab=0, listening=True):
+    """A socket in the Space, with its audio on (listening) or only the page open."""
     key = person.pk if person else guest
     Presence.objects.create(
-        room=room, user=person, guest_id=guest or "", channel_name=f"c.{key}.{tab}"
+        room=room,
+        user=person,
+        guest_id=guest or "",
+        channel_name=f"c.{key}.{tab}",
+        listening=listening,
     )
 
 
@@ -27,6 +32,7 @@ def test_the_same_count_of_listeners_everywhere_guests_included(client, live_spa
     open_page(room, live_space.listener, tab=1)  # two tabs, one person
     open_page(room, guest="g1")
     open_page(room, guest="g2")
+    open_page(room, guest="g3", listening=False)  # the page is open, the audio is not on
     assert live.listener_count(room.pk) == 3
 
     home = client.get(reverse("home")).content.decode()
@@ -40,7 +46,7 @@ def test_the_same_count_of_listeners_everywhere_guests_included(client, live_spa
 def test_the_listeners_grid_names_signed_in_listeners_and_counts_guests(live_space, settings):
     room = live_space.room
     for person in (live_space.host, live_space.listener, live_space.hand):
-        open_page(room, person)
+        open_page(room, person, listening=person == live_space.listener)
     open_page(room, guest="g1")
     audience = live.audience(room.pk)
     people = {p["id"]: p for p in audience["people"]}
@@ -67,10 +73,11 @@ async def test_the_listeners_grid_comes_over_the_socket(live_space):
     assert hello["audience"] == {"people": [], "guests": 0}
     listener, _ = await join(live_space.room, live_space.listener)
     guest, _ = await join(live_space.room, None, guest_id="g-1")
-    while True:
+    while True:  # in the grid with the page open, before their audio is on
         update = await host.wait_for("listeners")
-        if update["count"] == 2 and update["audience"]["guests"] == 1:
+        if len(update["audience"]["people"]) == 1 and update["audience"]["guests"] == 1:
             break
+    assert update["count"] == 0
     assert [p["id"] for p in update["audience"]["people"]] == [live_space.listener.pk]
     for socket in (host, listener, guest):
         await socket.close()

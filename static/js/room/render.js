@@ -66,10 +66,11 @@ export function renderAudience(app) {
   const people = audience.people || [];
   const query = app.ui.search.trim().toLowerCase();
   const shown = query ? people.filter((p) => p.name.toLowerCase().includes(query)) : people;
+  // The grid lists who has the page open; `listeners` counts who has audio on.
   const others = Math.max(0, listeners - people.length - (audience.guests || 0));
   const search = people.length >= SEARCH_FROM ? app.searchInput : null;
   return el("section", { class: "card", testid: "audience", "aria-labelledby": "audience-heading" },
-    el("h2", { id: "audience-heading", text: interpolate(t("Listeners (%(n)s)"), { n: listeners }) }),
+    el("h2", { id: "audience-heading", text: t("Listeners") }),
     search,
     el("ul", { class: "audience-grid" },
       shown.map((p) => el("li", { class: "tile tile-small", "data-user": String(p.id), testid: "listener" },
