@@ -35,7 +35,10 @@ def test_a_guest_on_the_public_page_sees_a_post_just_written(new_page, signed_in
     room = RoomFactory(title="Open mic")
     speaker = ParticipantFactory(room=room, role="speaker", user__profile="Sam Speaker").user
     guest_page = new_page(f"/s/{room.slug}/")
-    expect(guest_page.get_by_test_id("listener-count").last).to_have_text("1 listening")
+    count = guest_page.locator("#room-app [data-testid=listener-count]")
+    expect(count).to_have_text("0 listening")  # the page is open; nobody listens yet
+    guest_page.get_by_test_id("listen").click()
+    expect(count).to_have_text("1 listening")
 
     speaker_page = signed_in_page(speaker, f"/rooms/{room.slug}/")
     form = speaker_page.get_by_test_id("post-form")
