@@ -6,7 +6,7 @@
 // room/state.js (the one dispatcher), room/render.js and room/controls.js (drawing, per-role
 // controls). User text only ever goes through textContent.
 
-import { t, interpolate } from "./i18n.js";
+import { t, tn, interpolate } from "./i18n.js";
 import { Audio } from "./room/audio.js";
 import { Connection } from "./room/connection.js";
 import { actionBar, handsQueue, inviteCard } from "./room/controls.js";
@@ -321,7 +321,7 @@ class RoomApp {
       return;
     }
     this.countNode.textContent = interpolate(
-      snapshot.listeners === 1 ? t("%(n)s listening") : t("%(n)s listening"), { n: snapshot.listeners });
+      tn("%(n)s listening", "%(n)s listening", snapshot.listeners), { n: snapshot.listeners });
     const bar = actionBar(this);
     document.body.classList.toggle("has-action-bar", Boolean(bar));
     this.body.replaceChildren(...[

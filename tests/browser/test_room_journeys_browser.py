@@ -198,3 +198,20 @@ def test_a_refused_microphone_says_how_to_allow_it(signed_in_page):
     expect(error.get_by_test_id("mic-retry")).to_be_visible()
     # They still hear the room.
     expect(page.locator("[data-room-app]")).to_have_attribute("data-audio", "connected")
+
+
+def test_guests_are_told_when_the_host_steps_away_and_when_they_are_back(
+    signed_in_page, new_page
+):
+    room = RoomFactory(title="Coffee break")
+    host = signed_in_page(room.host, f"/rooms/{room.slug}/")
+    expect(host.locator("[data-room-app]")).to_have_attribute("data-audio", "connected")
+    guest = new_page(f"/s/{room.slug}/")
+    expect(guest.get_by_test_id("listen")).to_be_visible()
+    expect(guest.get_by_test_id("host-away")).to_have_count(0)
+
+    host.close()  # the host's tab closes: no Leave
+    notice = guest.get_by_test_id("host-away")
+    expect(notice).to_contain_text("The host has stepped away", timeout=15_000)
+    signed_in_page(room.host, f"/rooms/{room.slug}/")
+    expect(notice).to_have_count(0, timeout=10_000)

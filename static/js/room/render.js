@@ -171,7 +171,11 @@ export function statusText(app) {
   const { state, audio } = app;
   if (state.connection === "connecting" || !state.snapshot) return t("Connecting…");
   const { room, you } = state.snapshot;
-  if (room.state === "scheduled") return t("Waiting for the host to start the Space…");
+  if (room.state === "scheduled") {
+    return you.user && room.host.id === you.user.id
+      ? t("Scheduled: go live when you are ready.")
+      : t("Waiting for the host to start the Space…");
+  }
   if (room.state !== "live") return "";
   if (audio.phase === "connected") return ON_STAGE.includes(you.role) ? t("Live · on stage") : t("Live · listening");
   if (audio.phase === "connecting") return t("Live · connecting audio…");
