@@ -132,7 +132,7 @@ class RoomApp {
   connectionChanged(status, code) {
     this.state.connection = status;
     if (status === "closed" && !this.state.ending) {
-      this.state.ending = { 4403: "removed", 4410: "ended", 1000: "left" }[code] || "closed";
+      this.state.ending = { 4403: "removed", 4410: "ended" }[code] || "closed";
     }
     if (this.state.ending) this.finish();
     else this.render();

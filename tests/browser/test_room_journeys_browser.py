@@ -215,3 +215,26 @@ def test_guests_are_told_when_the_host_steps_away_and_when_they_are_back(
     expect(notice).to_contain_text("The host has stepped away", timeout=15_000)
     signed_in_page(room.host, f"/rooms/{room.slug}/")
     expect(notice).to_have_count(0, timeout=10_000)
+
+
+def test_a_post_typed_while_the_socket_is_down_is_sent_after_it_reconnects(
+    signed_in_page, new_page
+):
+    room = RoomFactory(title="Flaky wifi")
+    listener = UserFactory(profile="Wendy Wifi")
+    page = signed_in_page(listener, f"/rooms/{room.slug}/")
+    guest = new_page(f"/s/{room.slug}/")
+    expect(page.locator("[data-room-app]")).to_have_attribute("data-connection", "open")
+    # The connection drops and the person posts before it is back.
+    page.evaluate(
+        """() => {
+          window.spacesRoom.connection.socket.close();
+          const form = document.querySelector("[data-testid=post-form]");
+          form.querySelector("input").value = "Sent when the socket is back";
+          form.requestSubmit();
+        }"""
+    )
+    expect(page.get_by_test_id("pending-post")).to_contain_text("sending…")
+    expect(guest.get_by_test_id("feed")).to_contain_text("Wendy Wifi: Sent when the socket is back")
+    expect(page.get_by_test_id("pending-post")).to_have_count(0)
+    expect(page.get_by_test_id("feed")).to_contain_text("Sent when the socket is back")

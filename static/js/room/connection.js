@@ -1,7 +1,7 @@
 // The room socket and its protocol rules (docs/protocol.md): reconnect with jittered backoff,
 // ping watchdog, seq gap detection with resync, and posts queued while the socket is down.
 
-const FATAL_CLOSE = new Set([1000, 4400, 4401, 4403, 4404, 4410, 4429]);
+const FATAL_CLOSE = new Set([4400, 4401, 4403, 4404, 4410, 4429]);
 const PING_EVERY = 20000;
 const PING_GRACE = 10000;
 
