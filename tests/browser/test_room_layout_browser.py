@@ -94,6 +94,10 @@ def test_every_role_fits_a_phone_screen(signed_in_page, new_page):
         "listener": signed_in_page(listener, f"/rooms/{room.slug}/"),
         "guest": new_page(f"/s/{room.slug}/"),
     }
+    # The listener has pressed Listen; the guest has not yet (their page shows the button).
+    listening = pages["listener"]
+    listening.get_by_test_id("listen").click()
+    expect(listening.locator("[data-room-app]")).to_have_attribute("data-audio", "connected")
     for role, page in pages.items():
         expect(page.get_by_test_id("action-bar")).to_be_visible()
         expect(page.locator(".room-live [data-testid=stage] li")).to_have_count(3)
