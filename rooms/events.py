@@ -43,7 +43,7 @@ Sent by the live layer (rooms.live) from presence, without a transaction:
     host_away            —    (the host's last socket in the Space closed)
     host_back            —    (the host has a socket in the Space again)
 Coalesced by the live layer (rooms.live), sent without a transaction:
-    listeners            count, audience {people [{id, name, avatar, hand}], guests}
+    listeners            count, audience {people [{id, name, avatar, hand}] (when changed), guests}
                          (at most once a second per room and process)
     reactions            counts {emoji: n} (a burst every 250 ms)
     levels               levels {user id: 0..1} (speaking indicators, at most 5 a second)

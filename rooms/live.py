@@ -375,8 +375,10 @@ class ReactionTally:
             await events.abroadcast(room_id, "reactions", {"counts": counts})
 
 
-# Whether the host had a socket open at the last flush, per Space, in this process.
+# Whether the host had a socket open at the last flush, per Space, in this process, and the
+# listeners grid's people last sent.
 _host_seen: dict[int, bool] = {}
+_people_sent: dict[int, list[dict[str, Any]]] = {}
 
 
 def _presence_state(room_id: int) -> tuple[dict[str, Any], bool]:
@@ -389,6 +391,12 @@ async def _flush_count(room_id: int) -> None:
     # Count in a worker thread, send from the event loop: a worker thread that sends through
     # `async_to_sync` waits on this loop, and hangs the process if the loop stops (shutdown).
     payload, host_here = await database_sync_to_async(_presence_state)(room_id)
+    # The named part of the grid (up to 50 people) goes out only when it changed: in a big room
+    # the oldest listeners rarely change while the count does, and every socket gets the frame.
+    people = payload["audience"]["people"]
+    if _people_sent.get(room_id) == people:
+        payload = {**payload, "audience": {"guests": payload["audience"]["guests"]}}
+    _people_sent[room_id] = people
     await events.abroadcast(room_id, "listeners", payload)
     # The host's last socket closed (or one opened again): tell the room. The page shows a
     # notice after a short grace, so a reload does not flash it.
@@ -396,6 +404,15 @@ async def _flush_count(room_id: int) -> None:
     _host_seen[room_id] = host_here
     if before is not None and before != host_here:
         await events.abroadcast(room_id, *events.host_presence(present=host_here))
+    if not _local_sockets(room_id):  # this process holds nobody in the room: start afresh
+        _host_seen.pop(room_id, None)
+        _people_sent.pop(room_id, None)
+
+
+def _local_sockets(room_id: int) -> int:
+    from .realtime import hub
+
+    return hub().local_count(room_id)
 
 
 # Per process: listener counts at most once a second per room, reactions as bursts.

@@ -5,7 +5,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.urls import reverse
 
-from rooms import live
+from rooms import live, realtime
 from rooms.models import Presence
 from tests.factories import ParticipantFactory
 
@@ -101,3 +101,33 @@ async def test_the_room_hears_when_the_host_steps_away_and_comes_back(live_space
     await host.close()
     await guest.close()
     assert await sync_to_async(live.host_present)(live_space.room.pk) is False
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_grid_s_names_are_sent_again_only_when_they_change(monkeypatch, live_space):
+    from rooms import events
+
+    sent = []
+
+    async def abroadcast(room_id, event_type, payload):
+        sent.append(payload)
+
+    monkeypatch.setattr(events, "abroadcast", abroadcast)
+    room = live_space.room
+    # This process holds a socket in the room (what it remembers is per process and room).
+    here = {"sockets": 1}
+    monkeypatch.setattr(realtime.hub(), "local_count", lambda room_id: here["sockets"])
+    await sync_to_async(open_page)(room, live_space.listener)
+    await live._flush_count(room.pk)
+    await sync_to_async(open_page)(room, guest="g-9")
+    await live._flush_count(room.pk)
+    await sync_to_async(open_page)(room, live_space.hand)
+    await live._flush_count(room.pk)
+    here["sockets"] = 0
+    await live._flush_count(room.pk)  # the last socket here closed: it forgets the room
+    await live._flush_count(room.pk)
+    assert len(sent[-1]["audience"]["people"]) == 2
+    first, same_people, new_person, _, _ = sent
+    assert [p["id"] for p in first["audience"]["people"]] == [live_space.listener.pk]
+    assert same_people["audience"] == {"guests": 1} and same_people["count"] == 2
+    assert len(new_person["audience"]["people"]) == 2

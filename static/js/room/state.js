@@ -102,7 +102,8 @@ export function apply(state, event) {
       break;
     case "listeners":
       room.listeners = event.count;
-      if (event.audience) room.audience = event.audience;
+      // `people` is left out when it has not changed since the server last sent it.
+      if (event.audience) room.audience = { ...room.audience, ...event.audience };
       break;
     case "levels":
       state.levels = event.levels;
