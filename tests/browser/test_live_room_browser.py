@@ -49,5 +49,6 @@ def test_a_guest_on_the_public_page_sees_a_post_just_written(new_page, signed_in
     expect(feed).to_contain_text("Sam Speaker: <b>Welcome</b> everyone")
     # Guests read the feed but cannot post; they can report a post.
     expect(guest_page.get_by_test_id("post-form")).to_be_hidden()
+    expect(guest_page.get_by_test_id("sign-in-prompt")).to_contain_text("Sign in to post")
     report = feed.get_by_test_id("report-post")
     expect(report).to_have_attribute("href", re.compile(rf"/s/{room.slug}/report/\?post=\d+$"))

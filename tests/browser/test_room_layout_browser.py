@@ -103,6 +103,8 @@ def test_every_role_fits_a_phone_screen(signed_in_page, new_page):
         expect(page.locator(".room-live [data-testid=stage] li")).to_have_count(3)
         check_fits(page, PHONE["width"], role)
     host = pages["host"]
+    # Lin pressed Listen; the guest has only opened the page.
+    expect(host.locator("#room-app [data-testid=listener-count]")).to_have_text("1 listening")
     expect(host.locator(".room-live [data-testid=audience] li")).to_have_count(1)  # Lin's page
     # A person's menu opens inside the screen with one line per action.
     tile = host.locator(f'.room-live [data-testid=stage] li[data-user="{speaker.pk}"]')
@@ -126,5 +128,5 @@ def save_screenshots(pages, folder: Path):
         for role, page in pages.items():
             page.set_viewport_size(viewport)
             page.wait_for_timeout(300)
-            page.evaluate("window.scrollTo(0, 0)")
+            page.evaluate("window.scrollTo(0, 0); document.activeElement?.blur()")
             page.screenshot(path=str(folder / f"{role}-{size}.png"))
