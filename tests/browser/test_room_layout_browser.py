@@ -129,4 +129,5 @@ def save_screenshots(pages, folder: Path):
             page.set_viewport_size(viewport)
             page.wait_for_timeout(300)
             page.evaluate("window.scrollTo(0, 0); document.activeElement?.blur()")
+            page.mouse.move(1, 1)
             page.screenshot(path=str(folder / f"{role}-{size}.png"))
