@@ -31,7 +31,7 @@ function stageTile(app, p) {
     "data-role": p.role, "data-muted": String(p.muted), testid: "tile" },
   el("div", { class: "tile-avatar" }, avatar(p.user),
     p.muted ? el("span", { class: "mic-badge", title: t("Muted") }, icon("micOff")) : null),
-  el("span", { class: "name", text: p.user.name }),
+  el("span", { class: "name", text: p.user.name, title: p.user.name }),
   el("span", { class: "role", text: p.muted ? `${role} · ${t("muted")}` : role }),
   el("span", { class: "visually-hidden speaking-text", text: speaking ? t("speaking") : "" }),
   personMenu(app, p.user, p.role));
@@ -76,7 +76,7 @@ export function renderAudience(app) {
       shown.map((p) => el("li", { class: "tile tile-small", "data-user": String(p.id), testid: "listener" },
         el("div", { class: "tile-avatar" }, avatar(p),
           p.hand ? el("span", { class: "hand-badge", title: t("Hand raised") }, icon("hand")) : null),
-        el("span", { class: "name", text: p.name }),
+        el("span", { class: "name", text: p.name, title: p.name }),
         el("span", { class: "role", text: p.hand ? t("hand raised") : t("Listener") }),
         personMenu(app, p, "listener")))),
     !people.length && !audience.guests ? el("p", { class: "muted", text: t("No listeners yet.") }) : null,
