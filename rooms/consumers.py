@@ -330,9 +330,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
         answer = await media_bridge.offer(self.viewer, message["sdp"])
         if answer is not None:  # in media worker mode it arrives as `media.answer`
             await self.send_event({"v": events.VERSION, "type": "rtc_answer", "sdp": answer})
+            await self.set_listening(True)
 
     async def handle_rtc_close(self, message) -> None:
         await media_bridge.disconnect(self.room_id, self.viewer.peer_id, self.viewer.media_worker)
+        await self.set_listening(False)
+
+    async def set_listening(self, listening: bool) -> None:
+        """Listener counts count sockets whose audio is on, not pages that are only open."""
+        if self.room_id is None:
+            return
+        await database_sync_to_async(live.viewer_listening)(viewer=self.viewer, listening=listening)
+        live.counts.mark(self.room_id)
 
     async def media_answer(self, message: dict[str, Any]) -> None:
         """A media worker's answer to this socket's offer."""
@@ -342,6 +351,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.send_event(
                 {"v": events.VERSION, "type": "rtc_answer", "sdp": message["sdp"]}
             )
+            await self.set_listening(True)
 
     # -- outgoing -------------------------------------------------------------------------
     async def send_event(self, event: dict[str, Any]) -> None:

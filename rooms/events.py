@@ -39,8 +39,12 @@ Room-wide events (to `PROCESS_GROUP`, for the sockets of `room_id`):
     post_created         post {id, author, text, created_at, pinned}
     post_pinned          post (id), pinned
     post_deleted         post (id)
+Sent by the live layer (rooms.live) from presence, without a transaction:
+    host_away            —    (the host's last socket in the Space closed)
+    host_back            —    (the host has a socket in the Space again)
 Coalesced by the live layer (rooms.live), sent without a transaction:
-    listeners            count             (at most once a second per room and process)
+    listeners            count, audience {people [{id, name, avatar, hand}] (when changed), guests}
+                         (at most once a second per room and process)
     reactions            counts {emoji: n} (a burst every 250 ms)
     levels               levels {user id: 0..1} (speaking indicators, at most 5 a second)
 Per-person events (group `user_group(room_id, user_id)`):
@@ -116,6 +120,11 @@ def person_changed(user_id: int, what: str) -> None:
 def broadcast(room_id: int, event_type: str, payload: Mapping[str, Any]) -> None:
     """Send a room-wide event now (for state that is not in a transaction: counts)."""
     group_send(PROCESS_GROUP, _room_message(room_id, build(event_type, payload)))
+
+
+def host_presence(*, present: bool) -> tuple[str, dict[str, Any]]:
+    """The room-wide event for the host's sockets coming or going: (type, payload)."""
+    return ("host_back" if present else "host_away"), {"actor": None}
 
 
 async def abroadcast(room_id: int, event_type: str, payload: Mapping[str, Any]) -> None:

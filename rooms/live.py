@@ -13,7 +13,8 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from spaces_project import ratelimit
@@ -68,6 +69,8 @@ class Viewer:
     media_worker: str | None = None
     # Posts by people this viewer has blocked are not delivered to them.
     hidden_authors: frozenset[int] = field(default_factory=frozenset)
+    # Whether this socket's audio is on (it counts as listening).
+    listening: bool = False
 
     @property
     def is_guest(self) -> bool:
@@ -165,8 +168,15 @@ def viewer_touch(*, viewer: Viewer) -> str | None:
             user_id=viewer.user_id,
             guest_id=viewer.guest_id or "",
             channel_name=viewer.channel_name,
+            listening=viewer.listening,
         )
     return state
+
+
+def viewer_listening(*, viewer: Viewer, listening: bool) -> None:
+    """The socket's audio was answered (or closed): it counts as listening (or not)."""
+    viewer.listening = listening
+    Presence.objects.filter(channel_name=viewer.channel_name).update(listening=listening)
 
 
 def viewer_disconnect(*, channel_name: str) -> None:
@@ -185,24 +195,91 @@ def presence_sweep(*, older_than: timedelta | None = None) -> list[int]:
 
 
 def listener_count(room_id: int) -> int:
-    """People connected to the Space who are not on stage; a person with two tabs counts once."""
-    present = Presence.objects.filter(room_id=room_id)
-    people = present.values("user_id", "guest_id").distinct().count()
+    """People listening to the Space: their audio is connected and they are not on stage.
+    Guests included; a person with two tabs counts once. The one count every page shows (room,
+    home cards, link previews); a page that is only open does not count."""
+    return listener_counts([room_id]).get(room_id, 0)
+
+
+def listener_count_expression():
+    """`listener_count` as an SQL expression on a Room queryset (home cards sort by it)."""
     on_stage = Participant.objects.on_stage().filter(
-        room_id=room_id, user_id__in=present.exclude(user=None).values("user_id")
+        room_id=OuterRef("room_id"), user_id=OuterRef("user_id")
     )
-    return max(0, people - on_stage.count())
+    people = (
+        Presence.objects.filter(room_id=OuterRef("pk"), listening=True)
+        .exclude(Exists(on_stage))
+        .values("room_id")
+        .annotate(
+            n=Count("user_id", distinct=True)
+            + Count("guest_id", distinct=True, filter=Q(user=None))
+        )
+        .values("n")
+    )
+    return Coalesce(Subquery(people), 0)
 
 
 def listener_counts(room_ids: list[int]) -> dict[int, int]:
-    rows = (
-        Presence.objects.filter(room_id__in=room_ids).values("room_id").annotate(people=Count("id"))
+    """`listener_count` for many Spaces in one query (home cards)."""
+    if not room_ids:
+        return {}
+    on_stage = Participant.objects.on_stage().filter(
+        room_id=OuterRef("room_id"), user_id=OuterRef("user_id")
     )
-    return {row["room_id"]: row["people"] for row in rows}
+    rows = (
+        Presence.objects.filter(room_id__in=room_ids, listening=True)
+        .exclude(Exists(on_stage))
+        .values("room_id")
+        .annotate(
+            people=Count("user_id", distinct=True),
+            guests=Count("guest_id", distinct=True, filter=Q(user=None)),
+        )
+    )
+    return {row["room_id"]: row["people"] + row["guests"] for row in rows}
+
+
+AUDIENCE_LIMIT = 50
+
+
+def audience(room_id: int, limit: int = AUDIENCE_LIMIT) -> dict[str, Any]:
+    """Who is in the audience, for the listeners grid: the first `limit` signed-in listeners
+    with the page open (oldest first; the host may invite them whether or not their audio is
+    on), and how many guests have it open. Bounded whatever the size of the room."""
+    from .snapshot import person_payload
+
+    present_users = Presence.objects.filter(room_id=room_id).exclude(user=None).values("user_id")
+    rows = (
+        Participant.objects.present()
+        .filter(room_id=room_id, role="listener", user_id__in=present_users)
+        .select_related("user__profile")
+        .order_by("joined_at", "pk")[:limit]
+    )
+    guests = (
+        Presence.objects.filter(room_id=room_id, user=None).values("guest_id").distinct().count()
+    )
+    return {
+        "people": [
+            {**person_payload(row.user), "hand": row.hand_raised_at is not None} for row in rows
+        ],
+        "guests": guests,
+    }
+
+
+def host_present(room_id: int) -> bool:
+    """Whether the Space's host has a socket open in it."""
+    room = Room.objects.filter(pk=room_id).values("host_id").first()
+    return room is not None and Presence.objects.filter(
+        room_id=room_id, user_id=room["host_id"]
+    ).exists()
+
+
+def listeners_payload(room_id: int) -> dict[str, Any]:
+    """The coalesced `listeners` event: the count and the bounded listeners grid."""
+    return {"count": listener_count(room_id), "audience": audience(room_id)}
 
 
 def publish_listener_count(room_id: int) -> None:
-    events.broadcast(room_id, "listeners", {"count": listener_count(room_id)})
+    events.broadcast(room_id, "listeners", listeners_payload(room_id))
 
 
 # Actions arriving over the socket: the message names the operation; the actor and the room
@@ -298,13 +375,44 @@ class ReactionTally:
             await events.abroadcast(room_id, "reactions", {"counts": counts})
 
 
+# Whether the host had a socket open at the last flush, per Space, in this process, and the
+# listeners grid's people last sent.
+_host_seen: dict[int, bool] = {}
+_people_sent: dict[int, list[dict[str, Any]]] = {}
+
+
+def _presence_state(room_id: int) -> tuple[dict[str, Any], bool]:
+    return listeners_payload(room_id), host_present(room_id)
+
+
 async def _flush_count(room_id: int) -> None:
     from channels.db import database_sync_to_async
 
     # Count in a worker thread, send from the event loop: a worker thread that sends through
     # `async_to_sync` waits on this loop, and hangs the process if the loop stops (shutdown).
-    count = await database_sync_to_async(listener_count)(room_id)
-    await events.abroadcast(room_id, "listeners", {"count": count})
+    payload, host_here = await database_sync_to_async(_presence_state)(room_id)
+    # The named part of the grid (up to 50 people) goes out only when it changed: in a big room
+    # the oldest listeners rarely change while the count does, and every socket gets the frame.
+    people = payload["audience"]["people"]
+    if _people_sent.get(room_id) == people:
+        payload = {**payload, "audience": {"guests": payload["audience"]["guests"]}}
+    _people_sent[room_id] = people
+    await events.abroadcast(room_id, "listeners", payload)
+    # The host's last socket closed (or one opened again): tell the room. The page shows a
+    # notice after a short grace, so a reload does not flash it.
+    before = _host_seen.get(room_id)
+    _host_seen[room_id] = host_here
+    if before is not None and before != host_here:
+        await events.abroadcast(room_id, *events.host_presence(present=host_here))
+    if not _local_sockets(room_id):  # this process holds nobody in the room: start afresh
+        _host_seen.pop(room_id, None)
+        _people_sent.pop(room_id, None)
+
+
+def _local_sockets(room_id: int) -> int:
+    from .realtime import hub
+
+    return hub().local_count(room_id)
 
 
 # Per process: listener counts at most once a second per room, reactions as bursts.

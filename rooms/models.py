@@ -243,6 +243,8 @@ class Presence(models.Model):
     )
     guest_id = models.CharField(max_length=32, blank=True)
     channel_name = models.CharField(max_length=200, unique=True)
+    # The socket's audio is connected (an offer was answered): only these count as listening.
+    listening = models.BooleanField(default=False)
     connected_at = models.DateTimeField(auto_now_add=True)
     last_seen = models.DateTimeField(auto_now=True, db_index=True)
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.models import User
 
-from . import permissions
+from . import live, permissions
 from .models import ON_STAGE, Invite, Participant, Reminder, Role, Room, Topic
 from .permissions import Standing
 
@@ -29,9 +29,7 @@ def rooms_with_counts(queryset: QuerySet[Room] | None = None) -> QuerySet[Room]:
         queryset.select_related("host__profile")
         .prefetch_related("topics")
         .annotate(
-            listener_count=Count(
-                "participants", filter=_PRESENT & Q(participants__role=Role.LISTENER)
-            ),
+            listener_count=live.listener_count_expression(),
             speaker_count=Count(
                 "participants", filter=_PRESENT & Q(participants__role__in=ON_STAGE)
             ),
@@ -227,7 +225,7 @@ def room_page(*, slug: str, viewer: User) -> RoomPage:
                 :AUDIENCE_SHOWN
             ]
         )
-        listener_count = Participant.objects.present().filter(room=room, role=Role.LISTENER).count()
+        listener_count = live.listener_count(room.pk)
 
     def person(row: Participant) -> Person:
         return Person(
@@ -281,7 +279,7 @@ def public_page(*, slug: str, viewer: User | None = None) -> PublicPage:
             Participant.objects.on_stage().filter(room=room).select_related("user__profile")
         )
         stage.sort(key=lambda p: (_ROLE_ORDER[p.role], p.role_since, p.pk))
-        listener_count = Participant.objects.present().filter(room=room, role=Role.LISTENER).count()
+        listener_count = live.listener_count(room.pk)
     has_reminder = bool(
         room.is_scheduled
         and viewer is not None

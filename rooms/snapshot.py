@@ -32,6 +32,9 @@ def _person(user) -> dict:
     return {"id": user.pk, "name": user.display_name, "avatar": _avatar(user)}
 
 
+person_payload = _person
+
+
 # What the client may offer as buttons, by the viewer's standing (the server checks again).
 _ACTING = {
     "hand_accept": (Action.HAND_ACCEPT, Standing.LISTENER),
@@ -138,12 +141,15 @@ def room_snapshot(*, room_id: int, viewer, listeners: int | None = None) -> dict
             "host": _person(room.host),
             "guests_may_listen": room.guests_may_listen,
             "started_at": room.started_at.isoformat() if room.started_at else None,
+            "scheduled_for": room.scheduled_for.isoformat() if room.scheduled_for else None,
+            "host_present": live.host_present(room.pk),
         },
         "stage": [{"user": _person(p.user), "role": p.role, "muted": p.is_muted} for p in stage],
         "hands": [
             {"user": _person(p.user), "raised_at": p.hand_raised_at.isoformat()} for p in hands
         ],
         "listeners": live.listener_count(room.pk) if listeners is None else listeners,
+        "audience": live.audience(room.pk),
         "posts": [posts.post_payload(post) for post in reversed(feed)],
         "you": viewer_state(room_id=room_id, viewer=viewer, room=room),
     }

@@ -71,9 +71,10 @@ def room_create(request: HttpRequest) -> HttpResponse:
         except ActionRefused as refused:
             form.add_error(None, refused.message)
         else:
-            messages.success(
-                request, "You are live." if room.is_live else "Your Space is scheduled."
-            )
+            if room.is_live:
+                _open_mic_on_arrival(request, room)
+            else:
+                messages.success(request, "Your Space is scheduled.")
             return redirect("room_detail", slug=room.slug)
     return render(request, "rooms/space_form.html", {"form": form, "room": None})
 
@@ -120,6 +121,15 @@ def room_cancel(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "rooms/room_cancel.html", {"room": room})
 
 
+# The host's click on *Start now* / *Go live now* is their go-ahead to speak: the room page
+# they land on opens the microphone and unmutes them at once, only on that first load.
+OPEN_MIC_KEY = "spaces_open_mic"
+
+
+def _open_mic_on_arrival(request: HttpRequest, room: Room) -> None:
+    request.session[OPEN_MIC_KEY] = room.slug
+
+
 def _refused_page(request: HttpRequest, room: Room, message: str) -> HttpResponse:
     return render(request, "rooms/refused.html", {"room": room, "message": message}, status=403)
 
@@ -143,6 +153,7 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "share_url": request.build_absolute_uri(reverse("space_public", args=[slug])),
             "ice_servers": _ice_servers(request),
             **unfurl_context(request, page.room),
+            "open_mic": request.session.pop(OPEN_MIC_KEY, None) == slug,
         },
     )
 
@@ -220,7 +231,9 @@ def room_action(request: HttpRequest, slug: str) -> HttpResponse:
     except ActionRefused as refused:
         messages.error(request, refused.message)
         return back
-    if name in DONE:
+    if name == "go_live":
+        _open_mic_on_arrival(request, room)
+    elif name in DONE:
         messages.success(request, DONE[name])
     if name == "leave":
         return redirect("home")

@@ -169,7 +169,8 @@ def signed_in_page(new_page, daphne_server):
                 }
             ]
         )
-        page.goto(path)
+        if path:
+            page.goto(path)
         return page
 
     return open_page

@@ -46,10 +46,11 @@ def max_level(page, seconds=1.5) -> float:
 def host_on_air(signed_in_page, room):
     """The host's page, listening and unmuted (the fake microphone plays a tone)."""
     host = signed_in_page(room.host, f"/rooms/{room.slug}/")
-    host.get_by_test_id("listen").click()
-    expect(host.get_by_test_id("self-mute")).to_have_text("Unmute")
+    # On stage, the page connects audio by itself: no Listen step.
+    expect(host.locator("[data-room-app]")).to_have_attribute("data-audio", "connected")
+    expect(host.get_by_test_id("self-mute")).to_have_accessible_name("Unmute")
     host.get_by_test_id("self-mute").click()
-    expect(host.get_by_test_id("self-mute")).to_have_text("Mute")
+    expect(host.get_by_test_id("self-mute")).to_have_accessible_name("Mute")
     return host
 
 
@@ -73,7 +74,7 @@ def test_the_host_speaks_a_guest_listens_and_the_mute_silences_them(new_page, si
     assert later["packets"] > first["packets"]
 
     host.get_by_test_id("self-mute").click()
-    expect(host.get_by_test_id("self-mute")).to_have_text("Unmute")
+    expect(host.get_by_test_id("self-mute")).to_have_accessible_name("Unmute")
     # The router drops the muted speaker: the guest's level falls to silence.
     wait_until(lambda: ((level := max_level(guest, 1.0)) < 0.001, level))
     # Packets keep flowing (silence is still sent), so the guest stays connected.

@@ -24,7 +24,7 @@ def test_a_raised_hand_accepted_by_the_host_gives_the_listener_speaker_controls(
     queue.get_by_test_id("hand-accept").click()
 
     # The listener is now on stage with a microphone toggle, without reloading.
-    mine = listener_page.locator(f'[data-testid=stage] [data-user="{listener.pk}"]')
+    mine = listener_page.locator(f'#room-app [data-testid=stage] li[data-user="{listener.pk}"]')
     expect(mine).to_have_attribute("data-role", "speaker")
     expect(listener_page.get_by_test_id("self-mute")).to_be_visible()
     expect(listener_page.get_by_test_id("raise-hand")).to_have_count(0)
@@ -35,7 +35,10 @@ def test_a_guest_on_the_public_page_sees_a_post_just_written(new_page, signed_in
     room = RoomFactory(title="Open mic")
     speaker = ParticipantFactory(room=room, role="speaker", user__profile="Sam Speaker").user
     guest_page = new_page(f"/s/{room.slug}/")
-    expect(guest_page.get_by_test_id("listener-count").last).to_have_text("1 listening")
+    count = guest_page.locator("#room-app [data-testid=listener-count]")
+    expect(count).to_have_text("0 listening")  # the page is open; nobody listens yet
+    guest_page.get_by_test_id("listen").click()
+    expect(count).to_have_text("1 listening")
 
     speaker_page = signed_in_page(speaker, f"/rooms/{room.slug}/")
     form = speaker_page.get_by_test_id("post-form")
@@ -46,5 +49,6 @@ def test_a_guest_on_the_public_page_sees_a_post_just_written(new_page, signed_in
     expect(feed).to_contain_text("Sam Speaker: <b>Welcome</b> everyone")
     # Guests read the feed but cannot post; they can report a post.
     expect(guest_page.get_by_test_id("post-form")).to_be_hidden()
+    expect(guest_page.get_by_test_id("sign-in-prompt")).to_contain_text("Sign in to post")
     report = feed.get_by_test_id("report-post")
     expect(report).to_have_attribute("href", re.compile(rf"/s/{room.slug}/report/\?post=\d+$"))

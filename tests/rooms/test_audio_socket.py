@@ -103,3 +103,21 @@ async def test_a_listener_offer_never_publishes_even_when_it_asks_to(live_space)
         await guest.close()
         await listener_socket.close()
         await guest_socket.close()
+
+
+async def test_a_guest_counts_as_listening_once_their_audio_is_on(live_space):
+    watcher, _ = await join(live_space.room, live_space.host)
+    guest_socket, hello = await join(live_space.room, guest_id="guest-counted")
+    assert hello["listeners"] == 0  # the page is open, nobody is listening yet
+    guest = AudioClient(CONFIG)
+    try:
+        await connect_audio(guest_socket, guest)
+        while (await watcher.wait_for("listeners"))["count"] != 1:
+            pass
+        await guest_socket.send(type="rtc_close")
+        while (await watcher.wait_for("listeners"))["count"] != 0:
+            pass
+    finally:
+        await guest.close()
+        await guest_socket.close()
+        await watcher.close()

@@ -221,6 +221,13 @@ async def test_people_waiting_in_a_scheduled_space_join_it_when_it_goes_live():
 # Counts and posts.
 
 
+async def audio_on(room) -> None:
+    """Count every open socket as listening, as an answered audio offer does (the real path:
+    tests/rooms/test_audio_socket.py)."""
+    await Presence.objects.filter(room=room).aupdate(listening=True)
+    live.counts.mark(room.pk)
+
+
 async def test_listener_counts_are_coalesced_and_end_right(live_space):
     watcher, hello = await join(live_space.room, live_space.host)
     assert hello["listeners"] == 0
@@ -231,6 +238,7 @@ async def test_listener_counts_are_coalesced_and_end_right(live_space):
         sockets.append((await join(live_space.room, person, guest_id=f"guest-{n}"))[0])
     # The listener's second tab is still one listener.
     sockets.append((await join(live_space.room, live_space.listener))[0])
+    await audio_on(live_space.room)
     while (await watcher.wait_for("listeners"))["count"] != len(people):
         pass
     seconds = asyncio.get_running_loop().time() - started
@@ -239,6 +247,7 @@ async def test_listener_counts_are_coalesced_and_end_right(live_space):
     assert len(counts) <= seconds / live.counts.interval + 1
     # Someone new gets the count in their snapshot (at most one tick old), then the new one.
     late, late_hello = await join(live_space.room, None, guest_id="late")
+    await audio_on(live_space.room)
     assert late_hello["listeners"] in (len(people), len(people) + 1)
     while (await late.wait_for("listeners"))["count"] != len(people) + 1:
         pass
@@ -363,8 +372,12 @@ async def test_stale_presence_is_swept_and_the_count_drops(settings, live_space)
     # Sockets of a process that crashed: no disconnect ever came.
     for n in range(3):
         await Presence.objects.acreate(
-            room=live_space.room, guest_id=f"ghost-{n}", channel_name=f"dead.process!{n}"
+            room=live_space.room,
+            guest_id=f"ghost-{n}",
+            channel_name=f"dead.process!{n}",
+            listening=True,
         )
+    await audio_on(live_space.room)
     assert await sync_to_async(live.listener_count)(live_space.room.pk) == 5
     stale = timezone.now() - timedelta(seconds=settings.SPACES_PRESENCE_STALE_SECONDS + 1)
     await Presence.objects.filter(channel_name__startswith="dead.").aupdate(last_seen=stale)

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from rooms.models import Invite, Participant, Reminder, Room
+from rooms.models import Invite, Participant, Presence, Reminder, Room
 from tests.factories import (
     InviteFactory,
     ParticipantFactory,
@@ -36,10 +36,14 @@ def person_actions(html: str, user) -> set[str]:
 def test_home_lists_live_and_upcoming_spaces_with_counts(client, live_space):
     later = ScheduledRoomFactory(title="Saturday science")
     RoomFactory(state="ended", title="Yesterday's talk", with_host=False)
+    # host + co-host + speaker on stage; the two listeners have their audio on.
+    for person in (live_space.host, live_space.listener, live_space.hand):
+        Presence.objects.create(
+            room=live_space.room, user=person, channel_name=f"c{person.pk}", listening=True
+        )
     page = client.get(reverse("home")).content.decode()
     live = page.split('data-testid="upcoming"')[0]
     assert "Engines at dawn" in live
-    # host + co-host + speaker on stage; two listeners.
     assert "<span data-listener-count>2</span> listening" in live
     assert "<span data-speaker-count>3</span> on stage" in live
     assert later.title in page

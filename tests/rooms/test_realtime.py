@@ -225,4 +225,6 @@ async def test_listener_counts_are_sent_from_the_event_loop(monkeypatch, live_sp
     monkeypatch.setattr(events, "group_send", from_a_thread)
     monkeypatch.setattr(events, "abroadcast", abroadcast)
     await live._flush_count(live_space.room.pk)
-    assert sent == [(live_space.room.pk, "listeners", {"count": 0})]
+    assert sent == [
+        (live_space.room.pk, "listeners", {"count": 0, "audience": {"people": [], "guests": 0}})
+    ]
