@@ -49,6 +49,7 @@ Per-person events (group `user_group(room_id, user_id)`):
     invite_declined      invite (id), user (the invitee)   — to the inviter
 """
 
+import hashlib
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -74,6 +75,19 @@ def user_group(room_id: int, user_id: int) -> str:
 def person_group(user_id: int) -> str:
     """All of one person's connections, in every Space."""
     return f"person.{user_id}"
+
+
+def session_group(session_key: str) -> str:
+    """All sockets opened with one signed-in session (closed when it signs out)."""
+    return "session." + hashlib.sha256(session_key.encode()).hexdigest()[:32]
+
+
+def close_session(session_key: str, code: str, text: str) -> None:
+    """Close the sockets of one session, now (sign-out happens outside any transaction)."""
+    group_send(
+        session_group(session_key),
+        {"type": "person.close", "room_id": None, "code": code, "message": text},
+    )
 
 
 def person(user) -> dict[str, Any]:

@@ -30,7 +30,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 
 # Tests and browser tests run in a network namespace with only loopback.
-SPACES_MEDIA = {**SPACES_MEDIA, "BIND_ADDRESSES": ["127.0.0.1"]}  # noqa: F405
+SPACES_MEDIA = {  # noqa: F405
+    **SPACES_MEDIA,  # noqa: F405
+    "BIND_ADDRESSES": ["127.0.0.1"],
+    "CANDIDATE_NETWORKS": ["127.0.0.0/8"],
+}
 
 # Tests that kill a real worker mid-batch slow each reminder and email down by this many seconds.
 SPACES_TEST_SEND_DELAY = float(os.environ.get("SPACES_TEST_SEND_DELAY", "0"))
