@@ -33,7 +33,7 @@ class Close:
 
     LEFT = 1000  # the person left the Space (the `leave` message)
     BAD_INPUT = 4400  # kept sending messages that fail validation
-    UNAUTHENTICATED = 4401  # no session and no guest cookie
+    UNAUTHENTICATED = 4401  # no session and no guest cookie; signed out or password changed
     FORBIDDEN = 4403  # removed from the Space, suspended, or guests may not listen
     NOT_FOUND = 4404  # no Space with this link
     OVER = 4410  # the Space has ended or was cancelled
@@ -506,5 +506,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
         """Close this person's sockets (suspension, removal by staff)."""
         if message.get("room_id") not in (None, self.room_id):
             return
-        await self.refuse(Close.FORBIDDEN, message["code"], message["message"])
+        close_code = message.get("close_code", Close.FORBIDDEN)
+        await self.refuse(close_code, message["code"], message["message"])
         await self.cleanup()
