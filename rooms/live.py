@@ -22,6 +22,7 @@ from django.utils.crypto import constant_time_compare
 from spaces_project import ratelimit
 
 from . import events, posts, services
+from .exceptions import ActionRefused
 from .models import Invite, Participant, Presence, Room
 from .permissions import Standing, standing_of
 from .realtime import Coalescer
@@ -148,7 +149,10 @@ def viewer_connect(
                 "You have this Space open in too many tabs; close one and try again.",
                 4429,
             )
-        viewer.role = services.participant_join(room=room, user=user).role
+        try:
+            viewer.role = services.participant_join(room=room, user=user).role
+        except ActionRefused as refused:  # e.g. suspended since the check above
+            raise Refused(refused.code.value, refused.message, 4403) from None
     # Channel names are new for every socket: one INSERT, not a locked read-then-write.
     Presence.objects.create(
         channel_name=channel_name,

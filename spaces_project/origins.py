@@ -5,7 +5,8 @@ the same host (or a sibling subdomain allowed by a leading-dot ALLOWED_HOSTS ent
 signed-in socket with the visitor's cookies. Here an Origin must equal one of the configured
 origins (`SPACES_WEBSOCKET_ORIGINS`, else `CSRF_TRUSTED_ORIGINS`), or, with neither set, the
 socket's own origin: the Host header it was sent to (which must be in ALLOWED_HOSTS), with the
-scheme the connection used. A socket without an Origin header is refused, as browsers always
+scheme the connection used (behind a TLS proxy, configure the origins or forward the scheme).
+A socket without an Origin header is refused, as browsers always
 send one.
 """
 
@@ -49,7 +50,7 @@ def origin_allowed(scope) -> bool:
     domain, port = split_domain_port(host)
     if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
         return False
-    scheme = "https" if scope.get("scheme") == "wss" else origin[0]
+    scheme = "https" if scope.get("scheme") == "wss" else "http"
     same = (scheme, domain.lower().strip("[]"), int(port) if port else DEFAULT_PORTS[scheme])
     return origin == same
 
