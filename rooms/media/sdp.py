@@ -161,11 +161,11 @@ class OfferLimits:
 
 
 def _payload_type(text: str) -> int:
-    # Static types and the dynamic range; 35-95 are unassigned or clash with RTCP (72-76).
+    # RTP payload types are 7 bits; 72-76 would be taken for RTCP packets (RFC 5761).
     if not text.isdigit() or len(text) > 3:
-        raise OfferError(f"payload type {text!r} is not a number")
+        raise OfferError(f"payload type {text[:8]!r} is not a number")
     value = int(text)
-    if not (value <= 34 or 96 <= value <= 127):
+    if value > 127 or 72 <= value <= 76:
         raise OfferError(f"payload type {value} is not allowed")
     return value
 
@@ -232,7 +232,7 @@ def _candidate(value: str, networks) -> tuple[bool, str]:
     else:
         usable = usable and _allowed(_ip(address), networks)
     # Only the fields aiortc reads, in its order: nothing else reaches it.
-    line = " ".join(bits[:8])
+    line = " ".join([*bits[:2], transport, *bits[3:8]])
     for key, item in zip(bits[8::2], bits[9::2], strict=True):
         if key in ("raddr", "rport"):
             line += f" {key} {item}"
@@ -343,7 +343,9 @@ def check_offer(sdp: str, limits: OfferLimits = OfferLimits()) -> str:  # noqa: 
 def _attribute(name: str, value: str, in_media: bool, formats, mapped: dict[int, str]) -> bool:
     """Check one a= attribute aiortc reads; True to keep it, False to drop it."""
     if name in DIRECTIONS or name in ("rtcp-mux", "end-of-candidates", "ice-lite"):
-        return not value
+        if value:
+            raise OfferError(f"a={name} takes no value")
+        return True
     if name == "setup":
         if value not in SETUPS:
             raise OfferError("a=setup must be actpass, active or passive")
@@ -358,11 +360,8 @@ def _attribute(name: str, value: str, in_media: bool, formats, mapped: dict[int,
             raise OfferError(f"a={name} is malformed")
         return True
     if name in ("ice-options", "mid", "msid-semantic", "group", "msid"):
-        if (
-            not value
-            or not all(_TOKEN.fullmatch(p) for p in value.split(" "))
-            or (len(value) > 200)
-        ):
+        parts = value.split()
+        if not parts or not all(_TOKEN.fullmatch(p) for p in parts) or len(value) > 200:
             raise OfferError(f"a={name} is malformed")
         if name in ("group", "msid-semantic") and in_media:
             return False
@@ -405,7 +404,7 @@ def _attribute(name: str, value: str, in_media: bool, formats, mapped: dict[int,
             _connection(parts[1])
         return True
     if name == "ssrc":
-        match = re.fullmatch(r"(\d{1,10}) ([A-Za-z\-]{1,32}):(\S{1,200})", value)
+        match = re.fullmatch(r"(\d{1,10}) ([A-Za-z\-]{1,32}):(\S.{0,200})", value)
         if match is None or int(match[1]) >= 2**32:
             raise OfferError("a=ssrc is malformed")
         return True
