@@ -25,7 +25,7 @@ from rooms.exceptions import ActionRefused
 from rooms.models import Participant, Post, Room
 from rooms.permissions import Action, can, is_staff_moderator
 from rooms.routing import websocket_urlpatterns
-from tests.factories import ModeratorFactory, PostFactory, UserFactory
+from tests.factories import ModeratorFactory, PostFactory, RoomFactory, UserFactory
 
 from .conftest import grant_moderation
 from .live_helpers import (
@@ -350,3 +350,37 @@ async def test_a_task_failing_after_its_socket_closed_leaves_no_unretrieved_exce
         loop.set_exception_handler(previous)
     assert not unhandled
     assert not consumer.tasks
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sqlite_writers_queue_instead_of_failing_when_they_overlap():
+    """Transactions that read, then write (every service locks a row, then saves), from many
+    threads at once: with deferred transactions SQLite fails some with "database is locked";
+    with BEGIN IMMEDIATE and the busy timeout they wait their turn."""
+    import threading
+
+    from django.db import connections, transaction
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite settings")
+    room = RoomFactory()
+    failures: list[Exception] = []
+
+    def churn() -> None:
+        try:
+            for _ in range(15):
+                with transaction.atomic():
+                    title = Room.objects.get(pk=room.pk).title
+                    time.sleep(0.002)
+                    Room.objects.filter(pk=room.pk).update(title=title[:100])
+        except Exception as error:  # noqa: BLE001 (what the test looks for)
+            failures.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=churn) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures[:2]
