@@ -239,8 +239,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.room_id is None:
             return
         room_id, self.room_id = self.room_id, None
-        if self.worker is not None and self.worker is not asyncio.current_task():
-            self.worker.cancel()
+        # The frame worker and work spawned for this socket (an offer being answered) stop
+        # with it, so no audio peer is registered after the disconnect below.
+        for task in [self.worker, *self.tasks]:
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
         await hub().discard(room_id, self)
         for group in self.person_groups(room_id):
             await self.channel_layer.group_discard(group, self.channel_name)

@@ -247,7 +247,9 @@ def account_check(user_id: int, viewer: Viewer | None = None):
         raise Refused("suspended", suspension.explanation, 4403, ends_socket=True)
     if viewer is not None and viewer.session_key is not None:
         store = import_module(settings.SESSION_ENGINE).SessionStore()
-        if not store.exists(viewer.session_key) or not (
+        # Cookie-only sessions cannot be looked up (nor revoked): the auth hash still is checked.
+        stored = settings.SESSION_ENGINE != "django.contrib.sessions.backends.signed_cookies"
+        if (stored and not store.exists(viewer.session_key)) or not (
             viewer.auth_hash
             and constant_time_compare(viewer.auth_hash, user.get_session_auth_hash())
         ):
