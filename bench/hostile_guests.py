@@ -195,6 +195,8 @@ def start_server(root: Path):
         "DJANGO_SETTINGS_MODULE": "spaces_project.settings.test",
         "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
         "PYTHONPATH": str(root),
+        # Production's limit on guest connections per address (the test settings lift it).
+        "SPACES_TEST_GUEST_CONNECT_RATE": "60",
     }
     env.pop("REDIS_URL", None)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=root, env=env, check=True)
