@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-HOSTILE_M_LINES = 400  # minimal m-lines still fit the protocol's 32 KiB
+HOSTILE_M_LINES = 320  # minimal m-lines that still fit the protocol's 32 KiB
 SETUP = """
 import json
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -64,11 +64,20 @@ def free_port() -> int:
 
 
 def hostile_offer(base: str, m_lines: int = HOSTILE_M_LINES) -> str:
-    extra = "".join(
-        f"m=audio 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:x{n}\r\na=rtpmap:96 opus/48000/2\r\n"
+    """`base` plus `m_lines` minimal audio m-lines, each valid: the ICE credentials, fingerprint
+    and setup move to the session level, where aiortc applies them to every m-line."""
+    lines = base.rstrip("\r\n").split("\r\n")
+    shared = ("a=ice-ufrag:", "a=ice-pwd:", "a=fingerprint:", "a=setup:")
+    session = [line for line in lines if line.startswith(shared)]
+    rest = [line for line in lines if not line.startswith(shared)]
+    first_m = next(i for i, line in enumerate(rest) if line.startswith("m="))
+    extra = [
+        f"m=audio 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:x{n}\r\na=rtpmap:96 opus/48000/2\r\na=rtcp-mux"
         for n in range(m_lines)
-    )
-    return base.rstrip("\r\n") + "\r\n" + extra
+    ]
+    bundle = " ".join(f"x{n}" for n in range(m_lines))
+    rest = [f"{line} {bundle}" if line.startswith("a=group:BUNDLE") else line for line in rest]
+    return "\r\n".join(rest[:first_m] + session + rest[first_m:] + extra) + "\r\n"
 
 
 async def make_offer(transceivers: int = 1) -> str:

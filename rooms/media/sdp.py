@@ -260,6 +260,8 @@ def check_offer(sdp: str, limits: OfferLimits = OfferLimits()) -> str:  # noqa: 
     has = {"o": False, "s": False, "t": False}
     ice = {"ice-ufrag": False, "ice-pwd": False}
     fingerprint = setup = False
+    directions = {"session": [], "media": []}
+    required = {"rtcp-mux": 0, "mid": 0}  # in the media section, once
     formats: list[int] = []
     mapped: dict[int, str] = {}
     candidate_lines = kept = 0
@@ -318,8 +320,13 @@ def check_offer(sdp: str, limits: OfferLimits = OfferLimits()) -> str:  # noqa: 
                     media.append(rebuilt)
                 continue
             kept_line = _attribute(name, rest, in_media, formats, mapped)
+            if name in DIRECTIONS:
+                directions["media" if in_media else "session"].append(name)
+                continue  # written once, into the media section, below
             if name in ice:
                 ice[name] = True
+            if in_media and name in required:
+                required[name] += 1
             fingerprint = fingerprint or name == "fingerprint"
             setup = setup or name == "setup"
             if kept_line:
@@ -337,6 +344,13 @@ def check_offer(sdp: str, limits: OfferLimits = OfferLimits()) -> str:  # noqa: 
         raise OfferError("the offer lacks a=setup")
     if "opus" not in mapped.values():
         raise OfferError("the offer must include Opus audio")
+    if any(count != 1 for count in required.values()):
+        raise OfferError("the audio section needs one a=mid and one a=rtcp-mux")
+    if len(directions["media"]) > 1 or len(directions["session"]) > 1:
+        raise OfferError("the offer gives its direction more than once")
+    # aiortc reads the direction from the media section only (and fails without one): the
+    # section's own, else the session's, else the default, sendrecv.
+    media.append("a=" + (directions["media"] or directions["session"] or ["sendrecv"])[0])
     return "\r\n".join(session + media) + "\r\n"
 
 

@@ -4,9 +4,11 @@ Browsers' offers pass and come out as aiortc reads them; everything else is an O
 readable reason, and nothing the check lets through makes aiortc's parser raise. No Django here.
 """
 
+import asyncio
 import time
 
 import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import SessionDescription
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -149,6 +151,9 @@ HOSTILE = {
     "no a=setup": ("a=setup:actpass", None),
     "unknown setup": ("a=setup:actpass", "a=setup:sideways"),
     "bad direction": ("a=sendrecv", "a=sendrecv:now"),
+    "two directions": ("a=sendrecv", "a=sendrecv\r\na=recvonly"),
+    "no rtcp-mux": ("a=rtcp-mux", None),
+    "no mid": ("a=mid:0", None),
     "c= without address": ("c=IN IP4 0.0.0.0", "c=IN IP4"),
     "c= with a name": ("c=IN IP4 0.0.0.0", "c=IN IP4 example.org"),
     "5-field candidate": (
@@ -232,9 +237,21 @@ def mutated_offers(draw) -> str:
     return "\r\n".join(lines) + draw(st.sampled_from(["\r\n", "\n", ""]))
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+async def answer(sdp: str) -> str:
+    """What the router does with an offer, short of gathering candidates: aiortc parses it,
+    applies it to a connection with one audio transceiver and writes an answer."""
+    pc = RTCPeerConnection()
+    try:
+        pc.addTransceiver("audio", direction="sendonly")
+        await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+        return (await pc.createAnswer()).sdp
+    finally:
+        await pc.close()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_offers())
-def test_fuzzed_offers_are_refused_cleanly_or_readable_by_aiortc(text):
+def test_fuzzed_offers_are_refused_cleanly_or_answered_by_aiortc(text):
     try:
         checked = check_offer(text, LOOPBACK)
     except OfferError:
@@ -242,6 +259,13 @@ def test_fuzzed_offers_are_refused_cleanly_or_readable_by_aiortc(text):
     parsed = SessionDescription.parse(checked)  # raises on anything aiortc cannot read
     assert len(parsed.media) == 1 and parsed.media[0].kind == "audio"
     assert parsed.media[0].dtls is not None
+    assert "m=audio" in asyncio.run(answer(checked))
+
+
+@pytest.mark.parametrize("direction", [None, "a=sendonly", "a=recvonly", "a=inactive"])
+def test_every_direction_or_none_is_answered(direction):
+    text = with_line("a=sendrecv", direction)
+    assert "m=audio" in asyncio.run(answer(check_offer(text, LOOPBACK)))
 
 
 @settings(max_examples=200, deadline=None)
