@@ -271,7 +271,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         """Handle this socket's frames in the order they came, one at a time."""
         while self.room_id is not None:
             text_data = await self.inbox.get()
-            await self.handle_frame(text_data)
+            try:
+                await self.handle_frame(text_data)
+            except Exception:  # e.g. the socket closed under it; the next frame still counts
+                logger.warning("Room socket frame not handled", exc_info=True)
 
     async def handle_frame(self, text_data: str | None) -> None:
         try:
