@@ -9,5 +9,6 @@ DEBUG = True
 SECRET_KEY = os.environ.get("SECRET_KEY") or "local-development-key-not-for-production"  # noqa: S105
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
-CSRF_TRUSTED_ORIGINS = ["http://127.0.0.1:8000", "http://localhost:8000"]
+_PORT = os.environ.get("PORT", "8000")  # `make run`'s port; pages and sockets share origins
+CSRF_TRUSTED_ORIGINS = [f"http://{host}:{_PORT}" for host in ("127.0.0.1", "localhost", "[::1]")]
 MEDIA_ROOT = BASE_DIR / "var" / "media"
