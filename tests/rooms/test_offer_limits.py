@@ -36,6 +36,7 @@ def reshaped(sdp: str, shape: str) -> str:
     old, new = HOSTILE[shape]
     lines = sdp.split("\r\n")
     prefix = old.split(":")[0].split(" ")[0]
+
     def matches(line: str) -> bool:
         return line.split(":")[0].split(" ")[0] == prefix
 
@@ -198,3 +199,19 @@ async def test_a_deactivated_speaker_stops_being_heard(live_space):
         await listener.close()
         await speaker_socket.close()
         await listener_socket.close()
+
+
+async def test_guests_offers_have_a_budget_per_address(live_space, settings):
+    """Guests from one address share a budget, however many cookies they bring."""
+    settings.SPACES_OFFER_BURST = 100
+    settings.SPACES_OFFER_ADDRESS_LIMIT = 3
+    sockets = [(await join(live_space.room, guest_id=f"guest-{n}"))[0] for n in range(3)]
+    try:
+        codes = []
+        for socket in sockets * 2:
+            await socket.send(type="rtc_offer", sdp="v=0\r\n")
+            codes.append((await socket.wait_for("error"))["code"])
+        assert codes == ["bad_offer"] * 3 + ["rate_limited"] * 3
+    finally:
+        for socket in sockets:
+            await socket.close()
