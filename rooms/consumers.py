@@ -34,7 +34,7 @@ class Close:
     LEFT = 1000  # the person left the Space (the `leave` message)
     BAD_INPUT = 4400  # kept sending messages that fail validation
     UNAUTHENTICATED = 4401  # no session and no guest cookie; signed out or password changed
-    FORBIDDEN = 4403  # removed from the Space, suspended, or guests may not listen
+    FORBIDDEN = 4403  # removed from the Space, suspended, deactivated, or guests may not listen
     NOT_FOUND = 4404  # no Space with this link
     OVER = 4410  # the Space has ended or was cancelled
     FLOOD = 4429  # sent faster than the rate limit repeatedly, or too many sockets
