@@ -176,6 +176,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.room_id is None or self.joined_live:
             return
         self.joined_live = True
+        # Admission counts the guest's socket again: give back the count it holds.
+        slot, self.viewer.socket_slot = self.viewer.socket_slot, None
+        await database_sync_to_async(live.release_socket_slot)(slot)
         try:
             self.viewer, _ = await self.admit()
         except live.Refused as refused:
@@ -249,7 +252,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
         await media_bridge.disconnect(room_id, self.viewer.peer_id, self.viewer.media_worker)
         try:
-            await database_sync_to_async(live.viewer_disconnect)(channel_name=self.channel_name)
+            await database_sync_to_async(live.viewer_disconnect)(
+                channel_name=self.channel_name, socket_slot=self.viewer.socket_slot
+            )
         finally:
             live.counts.mark(room_id)
 

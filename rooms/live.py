@@ -5,6 +5,7 @@ room's truth about open sockets, so counts survive a process restart: a socket t
 without `disconnect` is swept once its heartbeat is stale (`presence_sweep`, a Celery task).
 """
 
+import contextlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -81,6 +82,8 @@ class Viewer:
     # session still exists (no sign-out) and the password has not changed since.
     session_key: str | None = None
     auth_hash: str | None = None
+    # A guest's counter of open sockets from their address in this Space (given back on close).
+    socket_slot: str | None = None
 
     @property
     def is_guest(self) -> bool:
@@ -135,6 +138,7 @@ def viewer_connect(
             raise Refused("no_guest_cookie", "Open the Space's link to listen.", 4401)
         if not room.guests_may_listen:
             raise Refused("guests_off", "Sign in to listen to this Space.", 4403)
+        viewer.socket_slot = guest_socket_slot(room.pk, address)
     if room.state != Room.State.LIVE:
         viewer.role = standing_of(user, room) if signed_in else Standing.GUEST
         return viewer, room.state
@@ -192,8 +196,42 @@ def viewer_touch(*, viewer: Viewer) -> str | None:
     return state
 
 
-def viewer_disconnect(*, channel_name: str) -> None:
+def viewer_disconnect(*, channel_name: str, socket_slot: str | None = None) -> None:
     Presence.objects.filter(channel_name=channel_name).delete()
+    release_socket_slot(socket_slot)
+
+
+def release_socket_slot(socket_slot: str | None) -> None:
+    if socket_slot is not None:
+        with contextlib.suppress(Exception):  # a counter that expired, or the cache is down
+            ratelimit.shared_cache().decr(socket_slot)
+
+
+GUEST_SLOT_SECONDS = 6 * 60 * 60  # a counter left by a crashed process is forgotten after this
+
+
+def guest_socket_slot(room_id: int, address: str) -> str | None:
+    """Count one more guest socket from `address` (a client key) in the Space, shared by every
+    process through the cache; Refused (4429) past `SPACES_GUEST_SOCKETS_PER_ADDRESS`. Returns
+    the counter to give back on close (None when the cache could not count: fail open)."""
+    name = f"rl:guest_sockets:{room_id}:{address}"
+    counters = ratelimit.shared_cache()
+    try:
+        counters.add(name, 0, GUEST_SLOT_SECONDS)
+        try:
+            open_now = counters.incr(name)
+        except ValueError:  # expired between add and incr
+            counters.set(name, 1, GUEST_SLOT_SECONDS)
+            open_now = 1
+    except Exception:  # noqa: BLE001 (the cache is down: admission does not depend on it)
+        return None
+    if open_now > settings.SPACES_GUEST_SOCKETS_PER_ADDRESS:
+        with contextlib.suppress(Exception):
+            counters.decr(name)
+        raise Refused(
+            "too_many_sockets", "Too many listeners from your network; try again later.", 4429
+        )
+    return name
 
 
 def presence_sweep(*, older_than: timedelta | None = None) -> list[int]:

@@ -322,3 +322,6 @@ SPACES_TURN = {
 # guest socket connections (each reconnect counts).
 SPACES_PUBLIC_PAGE_RATE = int(os.environ.get("SPACES_PUBLIC_PAGE_RATE", "120"))
 SPACES_GUEST_CONNECT_RATE = int(os.environ.get("SPACES_GUEST_CONNECT_RATE", "60"))
+# Guest sockets open at once from one address in one Space (generous: schools and offices share
+# an address); counted in the cache, so across processes.
+SPACES_GUEST_SOCKETS_PER_ADDRESS = int(os.environ.get("SPACES_GUEST_SOCKETS_PER_ADDRESS", "50"))

@@ -43,3 +43,4 @@ SPACES_TEST_SEND_DELAY = float(os.environ.get("SPACES_TEST_SEND_DELAY", "0"))
 SPACES_PUBLIC_PAGE_RATE = 100_000
 # The hostile-guests benchmark sets the production limit back (60 a minute per address).
 SPACES_GUEST_CONNECT_RATE = int(os.environ.get("SPACES_TEST_GUEST_CONNECT_RATE", "100000"))
+SPACES_GUEST_SOCKETS_PER_ADDRESS = 100_000

@@ -30,6 +30,7 @@ from tests.factories import ModeratorFactory, PostFactory, RoomFactory, UserFact
 from .conftest import grant_moderation
 from .live_helpers import (
     Socket,
+    eventually,
     join,
     open_socket,
     settled_ticks,  # noqa: F401 (a fixture)
@@ -384,3 +385,21 @@ def test_sqlite_writers_queue_instead_of_failing_when_they_overlap():
     for thread in threads:
         thread.join()
     assert not failures, failures[:2]
+
+
+async def test_guest_sockets_from_one_address_are_capped_per_space(live_space, settings):
+    from spaces_project.ratelimit import client_key, shared_cache
+
+    settings.SPACES_GUEST_SOCKETS_PER_ADDRESS = 2
+    cache, key = shared_cache(), client_key(None)  # test sockets have no client address
+    first, _ = await join(live_space.room, guest_id="guest-a")
+    second, _ = await join(live_space.room, guest_id="guest-b")
+    third = await open_socket(live_space.room, guest_id="guest-c")
+    assert await closing_of(third) == (4429, "too_many_sockets")
+    await first.close()
+    # A socket that closed gives its place back (its cleanup finishes after the close).
+    await eventually(lambda: cache.get(f"rl:guest_sockets:{live_space.room.pk}:{key}") == 1)
+    again, snapshot = await join(live_space.room, guest_id="guest-c")
+    assert snapshot["type"] == "snapshot"
+    await again.close()
+    await second.close()
