@@ -2,7 +2,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.i18n import set_language as django_set_language
@@ -68,8 +68,20 @@ def language_set(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def notifications(request: HttpRequest) -> HttpResponse:
-    """The person's recent notifications; opening the page marks the ones shown read."""
+    """The person's recent notifications. Reading changes nothing; the "Mark as read" button
+    POSTs the newest id shown, and everything up to it is marked read."""
+    if request.method == "POST":
+        try:
+            up_to_id = int(request.POST.get("up_to", ""))
+        except ValueError:
+            return HttpResponseBadRequest("Which notifications? The form names the newest one.")
+        notifications_mark_read(user=request.user, up_to_id=up_to_id)
+        return redirect("notifications")
     shown = notifications_recent(user=request.user)
-    if shown:
-        notifications_mark_read(user=request.user, up_to_id=max(n.pk for n in shown))
-    return render(request, "accounts/notifications.html", {"notifications": shown})
+    unread = [n for n in shown if n.read_at is None]
+    newest = max((n.pk for n in shown), default=None)
+    return render(
+        request,
+        "accounts/notifications.html",
+        {"notifications": shown, "unread": unread, "newest": newest},
+    )

@@ -189,7 +189,8 @@ def report_target(
 ) -> ReportTarget:
     """The target named by a report link: `/s/<slug>/report/` (the Space), with `?post=<id>` (a
     post in it) or `?person=<id>` (someone in it); `/u/<username>/report/` (a person). Raises
-    Http404 for anything that does not exist or is not in that Space."""
+    Http404 for anything that does not exist or is not in that Space (deleted posts included:
+    the report page shows the post's text)."""
     room = None
     if slug is not None:
         room = Room.objects.select_related("host__profile").filter(slug=slug).first()
@@ -198,7 +199,7 @@ def report_target(
     if post_id:
         post = (
             Post.objects.select_related("author__profile", "room__host__profile")
-            .filter(pk=_int(post_id), room=room)
+            .filter(pk=_int(post_id), room=room, deleted_at=None)
             .first()
         )
         if room is None or post is None:

@@ -4,7 +4,7 @@ selectors, changes from services."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -38,6 +38,10 @@ def report_space(request: HttpRequest, slug: str) -> HttpResponse:
     target = selectors.report_target(
         slug=slug, post_id=request.GET.get("post"), person=request.GET.get("person")
     )
+    if target.post is not None and not request.user.is_authenticated:
+        if not target.room.guests_may_listen:
+            # The report page quotes the post: guests see no more of the Space than its page.
+            raise Http404("Sign in to report posts in this Space.")
     return _report(request, target, back=reverse("space_public", args=[slug]))
 
 

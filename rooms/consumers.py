@@ -18,6 +18,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from spaces_project import ratelimit
+
 from . import events, live, media_bridge, snapshot
 from .exceptions import ActionRefused
 from .protocol import ProtocolError, parse
@@ -31,11 +33,11 @@ class Close:
 
     LEFT = 1000  # the person left the Space (the `leave` message)
     BAD_INPUT = 4400  # kept sending messages that fail validation
-    UNAUTHENTICATED = 4401  # no session and no guest cookie
-    FORBIDDEN = 4403  # removed from the Space, suspended, or guests may not listen
+    UNAUTHENTICATED = 4401  # no session and no guest cookie; signed out or password changed
+    FORBIDDEN = 4403  # removed from the Space, suspended, deactivated, or guests may not listen
     NOT_FOUND = 4404  # no Space with this link
     OVER = 4410  # the Space has ended or was cancelled
-    FLOOD = 4429  # sent faster than the rate limit, repeatedly
+    FLOOD = 4429  # sent faster than the rate limit repeatedly, or too many sockets
 
 
 class TokenBucket:
@@ -79,6 +81,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
     viewer: live.Viewer | None = None
     # Room-wide frames that reach this socket before its snapshot; sent right after it.
     held: list[str] | None = None
+    early_groups: list[str] = []  # noqa: RUF012 (replaced per socket, never mutated)
+    worker: asyncio.Task | None = None
 
     # Channels runs `aclose_old_connections` in a thread for every message a consumer receives;
     # the handlers that touch the ORM do so through database_sync_to_async, which closes stale
@@ -102,17 +106,31 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         await self.accept()
+        # Subscribe to the person's and the session's groups before admission checks them: a
+        # suspension or sign-out that lands in between still reaches this socket (its close
+        # waits in the channel until `connect` returns).
+        self.early_groups = self.account_groups()
+        for group in self.early_groups:
+            await self.channel_layer.group_add(group, self.channel_name)
         try:
             self.viewer, room_state = await self.admit()
         except live.Refused as refused:
             await self.refuse(refused.close_code, refused.code, refused.message)
+            for group in self.early_groups:
+                await self.channel_layer.group_discard(group, self.channel_name)
             return
         self.room_id = self.viewer.room_id
         self.joined_live = room_state == "live"
         self.limits = TokenBucket(settings.SPACES_SOCKET_RATE, settings.SPACES_SOCKET_BURST)
         self.reactions = TokenBucket(settings.SPACES_REACTION_RATE, settings.SPACES_REACTION_BURST)
+        self.offers = TokenBucket(settings.SPACES_OFFER_RATE, settings.SPACES_OFFER_BURST)
+        self.offer_since: float | None = None  # when this socket's offer in flight was sent
         self.bad_messages = 0
         self.flood_strikes = 0
+        # Frames are counted as they arrive and handled one by one by `work`: the rate limit
+        # sees the sender's pace, not the pace of the handling (which slows under load).
+        self.inbox: asyncio.Queue[str | None] = asyncio.Queue()
+        self.worker = asyncio.create_task(self.work())
         self.last_touch = time.monotonic()
         # Registered before the snapshot is read so no event is missed; events that arrive
         # meanwhile are held, or the page would get deltas before the state they apply to.
@@ -150,6 +168,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             guest_cookie=self.scope.get("cookies", {}).get(live.GUEST_COOKIE),
             channel_name=self.channel_name,
             client_address=(self.scope.get("client") or [None])[0],
+            session=self.scope.get("session"),
         )
 
     async def readmit(self) -> None:
@@ -157,6 +176,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.room_id is None or self.joined_live:
             return
         self.joined_live = True
+        # Admission counts the guest's socket again: give back the count it holds.
+        slot, self.viewer.socket_slot = self.viewer.socket_slot, None
+        await database_sync_to_async(live.release_socket_slot)(slot)
         try:
             self.viewer, _ = await self.admit()
         except live.Refused as refused:
@@ -174,7 +196,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
         references to tasks: hold one until it is done)."""
         task = asyncio.create_task(coroutine)
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self.tasks.discard(task)
+        if task.cancelled() or task.exception() is None:
+            return
+        if self.room_id is None:  # the socket closed under it (sending failed): nothing to do
+            logger.debug("Room socket task ended after close: %r", task.exception())
+        else:
+            logger.error("Room socket task failed", exc_info=task.exception())
 
     async def refuse(self, close_code: int, code: str, message: str) -> None:
         await self.send_event(
@@ -182,13 +213,25 @@ class RoomConsumer(AsyncWebsocketConsumer):
         )
         await self.close(close_code)
 
+    def account_groups(self) -> list[str]:
+        """All the person's sockets anywhere (closed together on suspension, deactivation or a
+        password change) and all sockets of this session (closed on sign-out)."""
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            return []
+        groups = [events.person_group(user.pk)]
+        session = self.scope.get("session")
+        if session is not None and session.session_key:
+            groups.append(events.session_group(session.session_key))
+        return groups
+
     def person_groups(self, room_id: int | None = None) -> list[str]:
-        """This person's groups: their sockets in this Space (invites, replies to them) and all
-        their sockets anywhere (closed together on suspension)."""
+        """This person's groups: their sockets in this Space (invites, replies to them), and
+        the account groups."""
         user_id = self.viewer.user_id
         if user_id is None:
             return []
-        return [events.user_group(room_id or self.room_id, user_id), events.person_group(user_id)]
+        return [events.user_group(room_id or self.room_id, user_id), *self.early_groups]
 
     async def disconnect(self, code: int) -> None:
         await self.cleanup()
@@ -199,12 +242,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.room_id is None:
             return
         room_id, self.room_id = self.room_id, None
+        # The frame worker and work spawned for this socket (an offer being answered) stop
+        # with it, so no audio peer is registered after the disconnect below.
+        for task in [self.worker, *self.tasks]:
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
         await hub().discard(room_id, self)
         for group in self.person_groups(room_id):
             await self.channel_layer.group_discard(group, self.channel_name)
         await media_bridge.disconnect(room_id, self.viewer.peer_id, self.viewer.media_worker)
         try:
-            await database_sync_to_async(live.viewer_disconnect)(channel_name=self.channel_name)
+            await database_sync_to_async(live.viewer_disconnect)(
+                channel_name=self.channel_name, socket_slot=self.viewer.socket_slot
+            )
         finally:
             live.counts.mark(room_id)
 
@@ -212,7 +262,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
         if self.room_id is None:
             return
-        if not self.limits.take():
+        if not self.limits.take() or self.inbox.qsize() >= settings.SPACES_SOCKET_QUEUE:
             self.flood_strikes += 1
             if self.flood_strikes > settings.SPACES_SOCKET_FLOOD_STRIKES:
                 await self.refuse(Close.FLOOD, "rate_limited", "Too many messages; goodbye.")
@@ -220,6 +270,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
             elif self.flood_strikes == 1 or self.flood_strikes % 10 == 0:
                 await self.send_error("rate_limited", "Slow down: too many messages.")
             return
+        self.inbox.put_nowait(text_data)
+
+    async def work(self) -> None:
+        """Handle this socket's frames in the order they came, one at a time."""
+        while self.room_id is not None:
+            text_data = await self.inbox.get()
+            try:
+                await self.handle_frame(text_data)
+            except Exception:  # e.g. the socket closed under it; the next frame still counts
+                logger.warning("Room socket frame not handled", exc_info=True)
+
+    async def handle_frame(self, text_data: str | None) -> None:
         try:
             message = parse(text_data)
         except ProtocolError as error:
@@ -235,7 +297,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await handler(message)
         except ActionRefused as refused:
             await self.send_error(refused.code.value, refused.message, ref=message.type)
-        except (live.Refused, media_bridge.OfferRefused) as refused:
+        except live.Refused as refused:
+            if refused.ends_socket:  # suspended, deactivated or signed out meanwhile
+                await self.refuse(refused.close_code, refused.code, refused.message)
+                await self.cleanup()
+            else:
+                await self.send_error(refused.code, refused.message, ref=message.type)
+        except media_bridge.OfferRefused as refused:
             await self.send_error(refused.code, refused.message, ref=message.type)
         except Exception:
             # Actions are atomic, so a failure changed nothing; the socket stays up.
@@ -327,8 +395,48 @@ class RoomConsumer(AsyncWebsocketConsumer):
         live.reactions.add(self.room_id, message["emoji"])
 
     async def handle_rtc_offer(self, message) -> None:
-        answer = await media_bridge.offer(self.viewer, message["sdp"])
+        """Answer an offer beside the message loop: one in flight per socket, within budgets
+        per socket, per person and (guests) per address."""
+        now = time.monotonic()
+        if self.offer_since is not None and now - self.offer_since < settings.SPACES_OFFER_TIMEOUT:
+            raise media_bridge.OfferRefused(
+                "offer_busy", "Your previous audio offer is still being answered."
+            )
+        if not self.offers.take() or not await self.offer_budget():
+            raise media_bridge.OfferRefused(
+                "rate_limited", "Too many audio offers; try again in a moment."
+            )
+        sdp = media_bridge.checked_offer(message["sdp"])  # shape refused here: bad_offer
+        self.offer_since = now
+        self.spawn(self.answer_offer(sdp))
+
+    async def offer_budget(self) -> bool:
+        """The offer budget shared by all of a person's (or a guest address's) sockets."""
+        if self.viewer.user_id is not None:
+            key, limit = f"u{self.viewer.user_id}", settings.SPACES_OFFER_PERSON_LIMIT
+        else:
+            address = (self.scope.get("client") or [None])[0]
+            key, limit = ratelimit.client_key(address), settings.SPACES_OFFER_ADDRESS_LIMIT
+        return await database_sync_to_async(ratelimit.allow)(
+            "rtc_offer", key, limit=limit, seconds=60
+        )
+
+    async def answer_offer(self, sdp: str) -> None:
+        try:
+            answer = await media_bridge.offer(self.viewer, sdp)
+        except media_bridge.OfferRefused as refused:
+            self.offer_since = None
+            await self.send_error(refused.code, refused.message, ref="rtc_offer")
+            return
+        except Exception:
+            self.offer_since = None
+            logger.exception("Audio offer failed")
+            await self.send_error(
+                "server_error", "Audio could not start; try again.", ref="rtc_offer"
+            )
+            return
         if answer is not None:  # in media worker mode it arrives as `media.answer`
+            self.offer_since = None
             await self.send_event({"v": events.VERSION, "type": "rtc_answer", "sdp": answer})
             await self.set_listening(True)
 
@@ -345,6 +453,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def media_answer(self, message: dict[str, Any]) -> None:
         """A media worker's answer to this socket's offer."""
+        self.offer_since = None
         if message.get("error"):
             await self.send_error("bad_offer", message["error"], ref="rtc_offer")
         else:
@@ -418,5 +527,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
         """Close this person's sockets (suspension, removal by staff)."""
         if message.get("room_id") not in (None, self.room_id):
             return
-        await self.refuse(Close.FORBIDDEN, message["code"], message["message"])
+        close_code = message.get("close_code", Close.FORBIDDEN)
+        await self.refuse(close_code, message["code"], message["message"])
         await self.cleanup()

@@ -11,8 +11,10 @@ per process, not one per listener:
 Per-person events go to that person's sockets in the Space (`user_group`):
     {"type": "room.event", "room_id": <id>, "event": {...}}  → consumer method `room_event`
 and account-wide messages to all their sockets (`person_group`):
-    {"type": "person.close", "room_id": <id or null>, "code": ..., "message": ...}  (suspension)
+    {"type": "person.close", "room_id": <id or null>, "code": ..., "message": ...,
+     "close_code": <4403 unless given>}  (suspension, deactivation, password change)
     {"type": "person.changed", "what": "blocks"}  (reload whom they have blocked)
+and to the sockets of one signed-in session (`session_group`): the same `person.close` (sign-out).
 The `event` is what clients receive, versioned:
     {"v": 1, "type": <event type>, "room": <slug>, "actor": <user id or null>, ...fields}
 A person is `{"id": <user id>, "name": <display name>}`; times are ISO 8601 in UTC.
@@ -53,6 +55,7 @@ Per-person events (group `user_group(room_id, user_id)`):
     invite_declined      invite (id), user (the invitee)   — to the inviter
 """
 
+import hashlib
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -80,6 +83,25 @@ def person_group(user_id: int) -> str:
     return f"person.{user_id}"
 
 
+def session_group(session_key: str) -> str:
+    """All sockets opened with one signed-in session (closed when it signs out)."""
+    return "session." + hashlib.sha256(session_key.encode()).hexdigest()[:32]
+
+
+def close_session(session_key: str, code: str, text: str) -> None:
+    """Close the sockets of one session, now (sign-out happens outside any transaction)."""
+    group_send(
+        session_group(session_key),
+        {
+            "type": "person.close",
+            "room_id": None,
+            "code": code,
+            "message": text,
+            "close_code": 4401,
+        },
+    )
+
+
 def person(user) -> dict[str, Any]:
     return {"id": user.pk, "name": user.display_name}
 
@@ -105,9 +127,13 @@ def emit_to_user(room_id: int, user_id: int, event_type: str, payload: Mapping[s
     transaction.on_commit(lambda: group_send(group, message))
 
 
-def close_person(user_id: int, code: str, text: str, room_id: int | None = None) -> None:
+def close_person(
+    user_id: int, code: str, text: str, room_id: int | None = None, close_code: int = 4403
+) -> None:
     """After commit, close the person's sockets: in one Space, or everywhere (room_id None)."""
     message = {"type": "person.close", "room_id": room_id, "code": code, "message": text}
+    if close_code != 4403:
+        message["close_code"] = close_code
     transaction.on_commit(lambda: group_send(person_group(user_id), message))
 
 

@@ -5,21 +5,26 @@ room's truth about open sockets, so counts survive a process restart: a socket t
 without `disconnect` is swept once its heartbeat is stale (`presence_sweep`, a Celery task).
 """
 
+import contextlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
+from importlib import import_module
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY
 from django.core import signing
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from spaces_project import ratelimit
 
 from . import events, posts, services
+from .exceptions import ActionRefused
 from .models import Invite, Participant, Presence, Room
 from .permissions import Standing, standing_of
 from .realtime import Coalescer
@@ -49,11 +54,16 @@ def guest_cookie_value(guest_id: str) -> str:
 
 
 class Refused(Exception):
-    """A socket may not connect, or a live action is refused outside the room services."""
+    """A socket may not connect, or a live action is refused outside the room services.
+    `ends_socket`: the person lost their account's powers (suspended, deactivated, signed out),
+    so the socket closes with `close_code` instead of answering with an error."""
 
-    def __init__(self, code: str, message: str, close_code: int = 4403) -> None:
+    def __init__(
+        self, code: str, message: str, close_code: int = 4403, *, ends_socket: bool = False
+    ) -> None:
         super().__init__(message)
         self.code, self.message, self.close_code = code, message, close_code
+        self.ends_socket = ends_socket
 
 
 @dataclass
@@ -71,6 +81,12 @@ class Viewer:
     hidden_authors: frozenset[int] = field(default_factory=frozenset)
     # Whether this socket's audio is on (it counts as listening).
     listening: bool = False
+    # The session the socket was opened with and its auth hash: every action checks that the
+    # session still exists (no sign-out) and the password has not changed since.
+    session_key: str | None = None
+    auth_hash: str | None = None
+    # A guest's counter of open sockets from their address in this Space (given back on close).
+    socket_slot: str | None = None
 
     @property
     def is_guest(self) -> bool:
@@ -94,6 +110,7 @@ def viewer_connect(
     guest_cookie: str | None,
     channel_name: str,
     client_address: str | None = None,
+    session=None,
 ) -> tuple[Viewer, str]:
     """Admit a socket to a Space: join it as a participant (signed in) and record presence.
 
@@ -107,13 +124,12 @@ def viewer_connect(
     signed_in = user is not None and user.is_authenticated
     viewer = Viewer(room_id=room.pk, channel_name=channel_name)
     if signed_in:
-        from moderation.selectors import suspension_of  # moderation builds on rooms
-
-        suspension = suspension_of(user)
-        if suspension is not None:
-            raise Refused("suspended", suspension.explanation, 4403)
+        account_check(user.pk)
         viewer.user_id = user.pk
         viewer.hidden_authors = blocked_by(user.pk)
+        if session is not None and session.session_key:
+            viewer.session_key = session.session_key
+            viewer.auth_hash = session.get(HASH_SESSION_KEY)
     else:
         address = ratelimit.client_key(client_address)
         if not ratelimit.allow(
@@ -125,6 +141,7 @@ def viewer_connect(
             raise Refused("no_guest_cookie", "Open the Space's link to listen.", 4401)
         if not room.guests_may_listen:
             raise Refused("guests_off", "Sign in to listen to this Space.", 4403)
+        viewer.socket_slot = guest_socket_slot(room.pk, address)
     if room.state != Room.State.LIVE:
         viewer.role = standing_of(user, room) if signed_in else Standing.GUEST
         return viewer, room.state
@@ -132,7 +149,17 @@ def viewer_connect(
         standing = standing_of(user, room)
         if standing == Standing.REMOVED:
             raise Refused("removed", "You were removed from this Space.", 4403)
-        viewer.role = services.participant_join(room=room, user=user).role
+        sockets = Presence.objects.filter(room=room, user_id=user.pk).count()
+        if sockets >= settings.SPACES_SOCKETS_PER_PERSON:
+            raise Refused(
+                "too_many_sockets",
+                "You have this Space open in too many tabs; close one and try again.",
+                4429,
+            )
+        try:
+            viewer.role = services.participant_join(room=room, user=user).role
+        except ActionRefused as refused:  # e.g. suspended since the check above
+            raise Refused(refused.code.value, refused.message, 4403) from None
     # Channel names are new for every socket: one INSERT, not a locked read-then-write.
     Presence.objects.create(
         channel_name=channel_name,
@@ -179,8 +206,42 @@ def viewer_listening(*, viewer: Viewer, listening: bool) -> None:
     Presence.objects.filter(channel_name=viewer.channel_name).update(listening=listening)
 
 
-def viewer_disconnect(*, channel_name: str) -> None:
+def viewer_disconnect(*, channel_name: str, socket_slot: str | None = None) -> None:
     Presence.objects.filter(channel_name=channel_name).delete()
+    release_socket_slot(socket_slot)
+
+
+def release_socket_slot(socket_slot: str | None) -> None:
+    if socket_slot is not None:
+        with contextlib.suppress(Exception):  # a counter that expired, or the cache is down
+            ratelimit.shared_cache().decr(socket_slot)
+
+
+GUEST_SLOT_SECONDS = 6 * 60 * 60  # a counter left by a crashed process is forgotten after this
+
+
+def guest_socket_slot(room_id: int, address: str) -> str | None:
+    """Count one more guest socket from `address` (a client key) in the Space, shared by every
+    process through the cache; Refused (4429) past `SPACES_GUEST_SOCKETS_PER_ADDRESS`. Returns
+    the counter to give back on close (None when the cache could not count: fail open)."""
+    name = f"rl:guest_sockets:{room_id}:{address}"
+    counters = ratelimit.shared_cache()
+    try:
+        counters.add(name, 0, GUEST_SLOT_SECONDS)
+        try:
+            open_now = counters.incr(name)
+        except ValueError:  # expired between add and incr
+            counters.set(name, 1, GUEST_SLOT_SECONDS)
+            open_now = 1
+    except Exception:  # noqa: BLE001 (the cache is down: admission does not depend on it)
+        return None
+    if open_now > settings.SPACES_GUEST_SOCKETS_PER_ADDRESS:
+        with contextlib.suppress(Exception):
+            counters.decr(name)
+        raise Refused(
+            "too_many_sockets", "Too many listeners from your network; try again later.", 4429
+        )
+    return name
 
 
 def presence_sweep(*, older_than: timedelta | None = None) -> list[int]:
@@ -286,6 +347,33 @@ def publish_listener_count(room_id: int) -> None:
 # come from the viewer, roles from the database (the services check them).
 
 
+def account_check(user_id: int, viewer: Viewer | None = None):
+    """The person's account, if it still has its powers; raises Refused (ending the socket)
+    when it is deactivated or suspended, or when the viewer's session was signed out or its
+    password changed."""
+    from accounts.models import User
+    from moderation.selectors import suspension_of  # moderation builds on rooms
+
+    user = User.objects.filter(pk=user_id).select_related("profile").first()
+    if user is None or not user.is_active:
+        raise Refused("inactive", "This account is deactivated.", 4403, ends_socket=True)
+    suspension = suspension_of(user)
+    if suspension is not None:
+        raise Refused("suspended", suspension.explanation, 4403, ends_socket=True)
+    if viewer is not None and viewer.session_key is not None:
+        store = import_module(settings.SESSION_ENGINE).SessionStore()
+        # Cookie-only sessions cannot be looked up (nor revoked): the auth hash still is checked.
+        stored = settings.SESSION_ENGINE != "django.contrib.sessions.backends.signed_cookies"
+        if (stored and not store.exists(viewer.session_key)) or not (
+            viewer.auth_hash
+            and constant_time_compare(viewer.auth_hash, user.get_session_auth_hash())
+        ):
+            raise Refused(
+                "signed_out", "You were signed out; sign in again.", 4401, ends_socket=True
+            )
+    return user
+
+
 def _user(user_id: int):
     from accounts.models import User
 
@@ -298,8 +386,20 @@ def _user(user_id: int):
 def act(*, viewer: Viewer, operation: str, **fields: Any) -> Any:
     if viewer.is_guest:
         raise Refused("not_signed_in", "Sign in to do that.")
+    actor = account_check(viewer.user_id, viewer)
+    if not ratelimit.allow(
+        "person_actions",
+        str(actor.pk),
+        limit=settings.SPACES_PERSON_ACTIONS,
+        seconds=settings.SPACES_PERSON_WINDOW,
+    ) or (
+        operation == "post"
+        and not ratelimit.allow(
+            "person_posts", str(actor.pk), limit=settings.SPACES_PERSON_POSTS, seconds=60
+        )
+    ):
+        raise Refused("rate_limited", "Slow down: too many actions from your account.")
     room = Room.objects.get(pk=viewer.room_id)
-    actor = _user(viewer.user_id)
     target = _user(fields["target"]) if "target" in fields else None
     match operation:
         case "hand_raise":

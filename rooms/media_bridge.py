@@ -22,11 +22,13 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count
 
 from . import events
 from .media import JoinAborted, MediaConfig, OfferError, RouterClosed, RouterRegistry
+from .media.sdp import OfferLimits, check_offer
 from .models import Participant, Room
 from .permissions import ON_STAGE
 
@@ -86,12 +88,30 @@ class OfferRefused(Exception):
         self.code, self.message = code, message
 
 
+def checked_offer(sdp: str) -> str:
+    """The offer as aiortc may see it (rooms.media.sdp.check_offer), or OfferRefused
+    `bad_offer`: shapes a browser never sends are refused before they cost anything."""
+    limits = OfferLimits(
+        candidate_networks=tuple(settings.SPACES_MEDIA.get("CANDIDATE_NETWORKS", ()))
+    )
+    try:
+        return check_offer(sdp, limits)
+    except OfferError as error:
+        raise OfferRefused("bad_offer", f"That audio offer can't be used: {error}") from None
+
+
 def _audio_role(room_id: int, user_id: int | None) -> tuple[str, bool]:
-    """("speaker", muted) for people on stage in a live Space, else ("listener", True)."""
+    """("speaker", muted) for people on stage in a live Space, else ("listener", True).
+    A suspended or deactivated account only listens, whatever its seat says."""
+    from moderation.selectors import suspension_of  # moderation builds on rooms
+
     room = Room.objects.filter(pk=room_id).only("state").first()
     if room is None or room.state != Room.State.LIVE:
         raise OfferRefused("wrong_state", "Audio is on while the Space is live.")
     if user_id is None:
+        return "listener", True
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None or suspension_of(user) is not None:
         return "listener", True
     row = (
         Participant.objects.present()
@@ -132,6 +152,7 @@ async def offer(viewer, sdp: str) -> str | None:
 
     Returns the answer, or None in worker mode, where it arrives later as `media.answer`.
     """
+    sdp = checked_offer(sdp)
     role, muted = await database_sync_to_async(_audio_role)(viewer.room_id, viewer.user_id)
     if not worker_mode():
         return await local_offer(viewer.room_id, viewer.peer_id, viewer.user_id, role, muted, sdp)
@@ -155,16 +176,33 @@ async def offer(viewer, sdp: str) -> str | None:
 async def local_offer(
     room_id: int, peer_id: str, user_id: int | None, role: str, muted: bool, sdp: str
 ) -> str:
-    """Answer an offer with this process's router of the room."""
+    """Answer an offer with this process's router of the room.
+
+    A speaker's peer is registered before it connects, and their seat is read again once it
+    has: a mute or a move back that landed after `role` was read (and before the peer could
+    be found by `on_room_event`) still applies.
+    """
+    sdp = checked_offer(sdp)
     current = bridge()
     router = current.routers.get(str(room_id))
     room_speakers = current.speakers.setdefault(room_id, {})
     try:
-        if role == "speaker":
-            room_speakers[peer_id] = user_id
-            return await router.connect_speaker(peer_id, sdp, muted=muted)
+        if role != "speaker":
+            room_speakers.pop(peer_id, None)
+            return await router.connect_listener(peer_id, sdp)
+        room_speakers[peer_id] = user_id
+        answer = await router.connect_speaker(peer_id, sdp, muted=muted)
+        now_role, now_muted = await database_sync_to_async(_audio_role)(room_id, user_id)
+        if now_role != "speaker":
+            room_speakers.pop(peer_id, None)
+            await router.set_role(peer_id, "listener")
+        elif now_muted != muted:
+            await router.set_muted(peer_id, now_muted)
+        return answer
+    except OfferRefused:
         room_speakers.pop(peer_id, None)
-        return await router.connect_listener(peer_id, sdp)
+        await router.disconnect(peer_id)
+        raise OfferRefused("audio_closed", "Audio for this Space is not available.") from None
     except OfferError as error:
         room_speakers.pop(peer_id, None)
         raise OfferRefused("bad_offer", f"That audio offer can't be used: {error}") from None
@@ -172,6 +210,11 @@ async def local_offer(
         # The Space's audio closed (it ended) or a newer offer replaced this one meanwhile.
         room_speakers.pop(peer_id, None)
         raise OfferRefused("audio_closed", "Audio for this Space is not available.") from None
+    except (AssertionError, ValueError, LookupError, TypeError, AttributeError) as error:
+        # What aiortc still chokes on after the shape check: a refusal, not a traceback.
+        room_speakers.pop(peer_id, None)
+        logger.warning("Audio offer refused by aiortc: %s: %s", type(error).__name__, error)
+        raise OfferRefused("bad_offer", "That audio offer can't be used.") from None
 
 
 async def disconnect(room_id: int, peer_id: str, media_worker: str | None = None) -> None:

@@ -3,8 +3,11 @@ services all ask here, and the answer comes from the database, never from a clie
 
 Standing: everyone has one in a Space — host, co-host, speaker, listener (present
 participants), outsider (signed in, not in the Space), removed, or guest (no account). The host
-is whoever `Room.host` names, even while away from a live Space. Staff who are active and have
-`rooms.moderate_room` (or are superusers) may do any host action, in any Space.
+is whoever `Room.host` names, even while away from a live Space. Staff (`is_staff`) who are
+active and have `rooms.moderate_room` (or are superusers) may do any host action, in any Space.
+A suspended or deactivated account has no power at all: whatever its standing, every action but
+leaving (and lowering a hand) is refused, so a suspended host cannot act from a socket that
+missed its close (`check` reads the account from the database each time).
 
 The rules, for a live Space:
 - anyone signed in and not removed may join; present people may leave and lower their own hand;
@@ -226,19 +229,36 @@ def _wrong_target_message(action: Action) -> str:
 
 
 def is_staff_moderator(user) -> bool:
-    """Staff who may act as host in any Space: active, and superuser or holding
-    `rooms.moderate_room` (directly or through a group). Asked of the database every time, not
-    of the user object, so a long-lived socket loses the power as soon as it is taken away."""
+    """Staff who may act as host in any Space: active staff (`is_staff`), and superuser or
+    holding `rooms.moderate_room` (directly or through a group). Asked of the database every
+    time, not of the user object, so a long-lived socket loses the power as soon as it is taken
+    away. The permission alone (without `is_staff`) gives no power in Spaces."""
     if user is None or not user.is_authenticated:
         return False
     codename = Q(codename="moderate_room", content_type__app_label="rooms")
     granted = Permission.objects.filter(codename & (Q(user=user.pk) | Q(group__user=user.pk)))
     return (
         get_user_model()
-        ._default_manager.filter(pk=user.pk, is_active=True)
+        ._default_manager.filter(pk=user.pk, is_active=True, is_staff=True)
         .filter(Q(is_superuser=True) | Q(Exists(granted)))
         .exists()
     )
+
+
+# What a person without their account's powers may still do: step out.
+POWERLESS_MAY = frozenset({Action.LEAVE, Action.HAND_LOWER})
+
+
+def account_refusal(user) -> Refusal | None:
+    """Why this account has no powers now (deactivated or suspended), from the database."""
+    from moderation.selectors import suspension_of  # moderation builds on rooms
+
+    if not get_user_model()._default_manager.filter(pk=user.pk, is_active=True).exists():
+        return _refuse(Code.NOT_ALLOWED, "This account is deactivated.")
+    suspension = suspension_of(user)
+    if suspension is not None:
+        return _refuse(Code.NOT_ALLOWED, suspension.explanation)
+    return None
 
 
 def standing_of(user, room: Room, participant: Participant | None = None) -> Standing:
@@ -265,6 +285,8 @@ def check(actor, action: Action, room: Room, target=None) -> None:
     """Raise ActionRefused if `actor` may not do `action` in `room` (to `target`, a user)."""
     if actor is None or isinstance(actor, AnonymousUser) or not actor.is_authenticated:
         raise _refuse(Code.NOT_SIGNED_IN).error()
+    if action not in POWERLESS_MAY and (lost := account_refusal(actor)) is not None:
+        raise lost.error()
     rows = {
         p.user_id: p
         for p in Participant.objects.filter(
@@ -287,6 +309,8 @@ def check_invite_revoke(actor, room: Room, invite) -> None:
     """Its sender may withdraw an invite, and so may whoever may send that kind of invite."""
     if actor is None or not actor.is_authenticated:
         raise _refuse(Code.NOT_SIGNED_IN).error()
+    if (lost := account_refusal(actor)) is not None:
+        raise lost.error()
     if invite.inviter_id == actor.pk or is_staff_moderator(actor):
         return
     standing = standing_of(actor, room)

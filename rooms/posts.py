@@ -10,7 +10,14 @@ from django.utils import timezone
 from . import events
 from .exceptions import ActionRefused, Code
 from .models import Post, Room, RoomEvent
-from .permissions import MODERATORS, PRESENT, Standing, is_staff_moderator, standing_of
+from .permissions import (
+    MODERATORS,
+    PRESENT,
+    Standing,
+    account_refusal,
+    is_staff_moderator,
+    standing_of,
+)
 
 
 def post_payload(post: Post) -> dict:
@@ -31,6 +38,8 @@ def _live_room(room: Room) -> Room:
 
 
 def _moderating(actor, room: Room) -> None:
+    if (lost := account_refusal(actor)) is not None:
+        raise lost.error()
     if is_staff_moderator(actor):
         return
     standing = standing_of(actor, room)
@@ -113,6 +122,10 @@ def post_delete(*, room: Room, post_id: int, actor) -> Post:
     `post_deleted`; the text stays in the database for reports."""
     room = Room.objects.select_for_update().get(pk=room.pk)
     post = _post(room, post_id)
+    if room.state != Room.State.LIVE and not is_staff_moderator(actor):
+        # Once the Space is over only staff moderate its posts; a host whose socket missed
+        # the end may not.
+        raise ActionRefused(Code.WRONG_STATE, "That only works while the Space is live.")
     if post.author_id != actor.pk:
         _moderating(actor, room)
     post.deleted_at = timezone.now()

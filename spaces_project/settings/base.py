@@ -21,6 +21,9 @@ SECRET_KEY = os.environ.get("SECRET_KEY", "")
 DEBUG = False
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Pages whose scripts may open the room socket: full origins (scheme://host[:port]). Empty means
+# CSRF_TRUSTED_ORIGINS; with both empty, only the socket's own origin (its Host header).
+SPACES_WEBSOCKET_ORIGINS = env_list("SPACES_WEBSOCKET_ORIGINS")
 
 INSTALLED_APPS = [
     "daphne",
@@ -94,6 +97,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
         "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "20")),
         "timeout": 20,
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite with sockets and the admin writing at once: write-ahead log (readers never wait on
+    # the writer), a 20 s busy timeout, and transactions that take the write lock when they
+    # start (BEGIN IMMEDIATE), so two writers queue instead of failing "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -232,6 +246,16 @@ SPACES_SOCKET_RATE = float(os.environ.get("SPACES_SOCKET_RATE", "10"))  # messag
 SPACES_SOCKET_BURST = int(os.environ.get("SPACES_SOCKET_BURST", "30"))
 SPACES_SOCKET_FLOOD_STRIKES = 50  # messages over the limit before the socket is closed (4429)
 SPACES_SOCKET_BAD_MESSAGES = 20  # invalid messages before the socket is closed (4400)
+SPACES_SOCKET_QUEUE = 40  # frames waiting to be handled per socket; more count as flood strikes
+SPACES_SOCKETS_PER_PERSON = int(os.environ.get("SPACES_SOCKETS_PER_PERSON", "5"))  # per Space
+SPACES_PERSON_ACTIONS = 60  # room actions per person per window, all their sockets and processes
+SPACES_PERSON_WINDOW = 10  # seconds
+SPACES_PERSON_POSTS = 20  # posts per person per minute
+SPACES_OFFER_RATE = 0.2  # audio offers per second per socket (one every 5 s) ...
+SPACES_OFFER_BURST = 3  # ... after a burst of 3
+SPACES_OFFER_PERSON_LIMIT = 12  # audio offers per person per minute
+SPACES_OFFER_ADDRESS_LIMIT = 30  # audio offers per guest address per minute
+SPACES_OFFER_TIMEOUT = 10.0  # seconds an offer counts as in flight without an answer
 SPACES_REACTION_RATE = 2.0  # reactions per second per socket
 SPACES_REACTION_BURST = 6
 SPACES_PRESENCE_TOUCH_SECONDS = 20  # heartbeats refresh presence at most this often
@@ -247,6 +271,9 @@ SPACES_MEDIA = {
     "ANNOUNCE_ADDRESSES": env_list("SPACES_MEDIA_ANNOUNCE_ADDRESSES"),
     "OPUS_BITRATE": int(os.environ.get("SPACES_OPUS_BITRATE", "32000")),
     "LISTENER_PACKET_MS": int(os.environ.get("SPACES_LISTENER_PACKET_MS", "20")),
+    # Offers' candidates at loopback, private or link-local addresses are dropped (the server
+    # sends connectivity checks only to public addresses) unless inside one of these networks.
+    "CANDIDATE_NETWORKS": env_list("SPACES_MEDIA_CANDIDATE_NETWORKS"),
 }
 
 # Moderation (moderation/): report thresholds, guest rate limits, the suspension expiry job.
@@ -313,3 +340,6 @@ SPACES_PUBLIC_PAGE_RATE = int(os.environ.get("SPACES_PUBLIC_PAGE_RATE", "120"))
 SPACES_GUEST_CONNECT_RATE = int(os.environ.get("SPACES_GUEST_CONNECT_RATE", "60"))
 # People may change their @handle once in this many days (the first change is free).
 SPACES_HANDLE_CHANGE_DAYS = int(os.environ.get("SPACES_HANDLE_CHANGE_DAYS", "30"))
+# Guest sockets open at once from one address in one Space (generous: schools and offices share
+# an address); counted in the cache, so across processes.
+SPACES_GUEST_SOCKETS_PER_ADDRESS = int(os.environ.get("SPACES_GUEST_SOCKETS_PER_ADDRESS", "50"))

@@ -25,5 +25,5 @@ _names = ["127.0.0.1", "localhost", *env_list("ALLOWED_HOSTS")]
 if _host not in {"0.0.0.0", "::", *_names}:  # noqa: S104 (a name, not a bind)
     _names.append(_host)
 ALLOWED_HOSTS = [*_names, "[::1]"]
-CSRF_TRUSTED_ORIGINS = [f"http://{name}:{_port}" for name in _names]
+CSRF_TRUSTED_ORIGINS = [f"http://{name}:{_port}" for name in [*_names, "[::1]"]]
 MEDIA_ROOT = BASE_DIR / "var" / "media"

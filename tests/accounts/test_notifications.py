@@ -43,6 +43,14 @@ def test_the_page_lists_them_newest_first_and_marks_them_read(client_for, user):
     assert page.index("News") < page.index("Jazz hour")
     assert 'href="/s/abc/"' in page and "Someone else" not in page
     assert page.count("notification-unread") == 2
+    # Reading the page changes nothing (a GET is never a state change) ...
+    assert Notification.objects.filter(user=user, read_at=None).count() == 2
+    assert client.get(reverse("notifications")).content.decode().count("notification-unread") == 2
+    # ... the "Mark as read" button does.
+    assert 'data-testid="mark-read"' in page
+    newest = Notification.objects.filter(user=user).latest("pk").pk
+    done = client.post(reverse("notifications"), {"up_to": newest})
+    assert done.status_code == 302
     assert not Notification.objects.filter(user=user, read_at=None).exists()
     again = client.get(reverse("notifications")).content.decode()
     assert "notification-unread" not in again
