@@ -246,11 +246,20 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def act(self, operation: str, **fields: Any) -> Any:
         """Run one room action for this viewer in a worker thread (roles come from the DB)."""
-        return await database_sync_to_async(live.act)(
+        result, delivered = await database_sync_to_async(events.tracking_delivery(live.act))(
             viewer=self.viewer, operation=operation, **fields
         )
+        if not delivered:
+            await self.send_error(
+                "delayed",
+                "Done, but others may not see it yet: they will once the connection recovers.",
+                ref=operation,
+            )
+        return result
 
     async def handle_ping(self, message) -> None:
+        # The pong goes first: the page's watchdog reconnects when it waits too long for it.
+        await self.send_event({"v": events.VERSION, "type": "pong"})
         now = time.monotonic()
         if now - self.last_touch > settings.SPACES_PRESENCE_TOUCH_SECONDS:
             self.last_touch = now
@@ -260,8 +269,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 # channel layer): say so, as the event would have.
                 await self.send_event({"v": events.VERSION, "type": "room_ended"})
                 await self.close(Close.OVER)
-                return
-        await self.send_event({"v": events.VERSION, "type": "pong"})
+
+    async def handle_resync(self, message) -> None:
+        await self.resync()
+
+    async def resync(self) -> None:
+        """A fresh snapshot (the page saw a gap in `seq`, or events were lost in an outage)."""
+        if self.room_id is None or self.held is not None:
+            return  # the first snapshot is on its way
+        await self.send_event(await self.read_snapshot())
 
     async def handle_hand_raise(self, message) -> None:
         await self.act("hand_raise")

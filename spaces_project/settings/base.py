@@ -218,8 +218,12 @@ SPACES_SOCKET_FLOOD_STRIKES = 50  # messages over the limit before the socket is
 SPACES_SOCKET_BAD_MESSAGES = 20  # invalid messages before the socket is closed (4400)
 SPACES_REACTION_RATE = 2.0  # reactions per second per socket
 SPACES_REACTION_BURST = 6
-SPACES_PRESENCE_TOUCH_SECONDS = 20  # heartbeats refresh presence at most this often
+# The room page pings every 20 s (docs/protocol.md). A presence row not refreshed for
+# SPACES_PRESENCE_STALE_SECONDS is swept, so it must outlast two pings (check `rooms.W001`); a
+# ping refreshes the row when the last refresh is older than a third of that (at most 20 s).
+SPACES_CLIENT_PING_SECONDS = 20
 SPACES_PRESENCE_STALE_SECONDS = int(os.environ.get("SPACES_PRESENCE_STALE_SECONDS", "90"))
+SPACES_PRESENCE_TOUCH_SECONDS = min(20, SPACES_PRESENCE_STALE_SECONDS / 3)
 SPACES_GUEST_COOKIE_AGE = 60 * 60 * 24 * 365
 
 # Audio (rooms/media): ICE servers handed to the server's peers and to browsers, the local
