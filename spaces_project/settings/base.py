@@ -289,6 +289,15 @@ CELERY_BEAT_SCHEDULE["accounts-email-retry"] = {
 # "worker": in the media worker processes named here (`manage.py mediaworker <name>`, needs Redis).
 SPACES_MEDIA["MODE"] = os.environ.get("SPACES_MEDIA_MODE", "inprocess")
 SPACES_MEDIA["WORKERS"] = env_list("SPACES_MEDIA_WORKERS")
+# Media workers beat every WORKER_HEARTBEAT_SECONDS; one silent for WORKER_STALE_SECONDS is
+# treated as dead and its Spaces move. An offer unanswered for OFFER_TIMEOUT s tries another.
+SPACES_MEDIA["WORKER_HEARTBEAT_SECONDS"] = float(
+    os.environ.get("SPACES_MEDIA_WORKER_HEARTBEAT_SECONDS", "0.5")
+)
+SPACES_MEDIA["WORKER_STALE_SECONDS"] = float(
+    os.environ.get("SPACES_MEDIA_WORKER_STALE_SECONDS", "2")
+)
+SPACES_MEDIA["OFFER_TIMEOUT"] = float(os.environ.get("SPACES_MEDIA_OFFER_TIMEOUT", "2.5"))
 # TURN with short-lived credentials (coturn `use-auth-secret`); off unless both are set.
 SPACES_TURN = {
     "URLS": env_list("SPACES_TURN_URLS"),  # e.g. turn:turn.example.org:3478?transport=udp
