@@ -55,6 +55,13 @@ def start_worker(name: str, base_dir) -> subprocess.Popen:
     return worker
 
 
+@pytest.fixture(autouse=True)
+async def _close_thread_connections():
+    yield
+    # The async test's ORM calls ran in a worker thread with its own connection.
+    await sync_to_async(connections.close_all)()
+
+
 @pytest.fixture
 def two_workers(settings):
     settings.SPACES_MEDIA = {**settings.SPACES_MEDIA, "MODE": "worker", "WORKERS": WORKERS}
