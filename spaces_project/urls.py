@@ -16,5 +16,8 @@ urlpatterns = [
     path("", include("rooms.urls")),
     path("", include("moderation.urls")),
 ]
+# A database outage answers 503 with a friendly page (spaces_project/errors.py).
+handler500 = "spaces_project.errors.server_error"
+
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
