@@ -18,6 +18,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from spaces_project import backpressure
+
 from . import events, live, media_bridge, snapshot
 from .exceptions import ActionRefused
 from .protocol import ProtocolError, parse
@@ -376,6 +378,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def send_frame(self, frame: str) -> None:
         if self.held is not None:
             self.held.append(frame)
+            return
+        if backpressure.buffered_bytes(self.scope) > settings.SPACES_SOCKET_SEND_BUFFER_BYTES:
+            # The client stopped reading: drop it rather than buffer without end.
+            logger.info("Dropping a room socket that stopped reading")
+            backpressure.abort(self.scope)
             return
         await self.send(text_data=frame)
 

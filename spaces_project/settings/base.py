@@ -228,6 +228,10 @@ SPACES_SOCKET_RATE = float(os.environ.get("SPACES_SOCKET_RATE", "10"))  # messag
 SPACES_SOCKET_BURST = int(os.environ.get("SPACES_SOCKET_BURST", "30"))
 SPACES_SOCKET_FLOOD_STRIKES = 50  # messages over the limit before the socket is closed (4429)
 SPACES_SOCKET_BAD_MESSAGES = 20  # invalid messages before the socket is closed (4400)
+# Bytes that may wait in daphne for one socket whose client stopped reading; past it the
+# connection is dropped (the page reconnects and gets a snapshot). The kernel's socket buffer
+# (up to net.ipv4.tcp_wmem's maximum) comes on top.
+SPACES_SOCKET_SEND_BUFFER_BYTES = int(os.environ.get("SPACES_SOCKET_SEND_BUFFER_BYTES", "524288"))
 SPACES_REACTION_RATE = 2.0  # reactions per second per socket
 SPACES_REACTION_BURST = 6
 # The room page pings every 20 s (docs/protocol.md). A presence row not refreshed for

@@ -1,0 +1,93 @@
+"""A client that stops reading (and still sends pings) is dropped once what waits for it in daphne
+passes SPACES_SOCKET_SEND_BUFFER_BYTES; a client that reads gets everything. Real daphne, Redis
+and PostgreSQL (the services pass of `make test`)."""
+
+import asyncio
+import json
+import os
+
+import pytest
+import websockets
+from asgiref.sync import sync_to_async
+from django.db import connections
+
+from rooms import events
+from tests.rooms.test_multiprocess import join_peer, make_space
+from tests.servers import free_port, process_env, start_daphne, wait_until_listening
+
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs the Redis of `make test`"),
+    pytest.mark.django_db(transaction=True),
+]
+
+LIMIT = 128 * 1024
+EVENT_BYTES = 8 * 1024
+EVENTS = 400  # 3.2 MB: far more than the kernel's socket buffers and the limit together
+
+
+@pytest.fixture(autouse=True)
+async def _close_thread_connections():
+    yield
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+def daphne(transactional_db, tmp_path):
+    port = free_port()
+    log = open(tmp_path / "daphne.log", "w+b")  # noqa: SIM115
+    env = process_env(tmp_path, SPACES_SOCKET_SEND_BUFFER_BYTES=str(LIMIT))
+    process = start_daphne(port, env, log)
+    wait_until_listening(process, port)
+    yield port
+    process.terminate()
+    process.wait(timeout=10)
+    log.close()
+
+
+async def test_a_socket_that_stops_reading_is_dropped_and_a_reading_one_is_not(daphne):
+    room, host_user, listener_user, _ = await sync_to_async(make_space)()
+    reader, _ = await join_peer(daphne, room, host_user)
+    stalled, _ = await join_peer(daphne, room, listener_user)
+    # From here on `stalled` never reads: the websockets client stops taking bytes from the
+    # kernel once a few messages wait, as a page whose tab froze would.
+    received = 0
+
+    async def read_all() -> None:
+        nonlocal received
+        while received < EVENTS:
+            event = json.loads(await reader.connection.recv())
+            if event["type"] == "levels" and "pad" in event["levels"]:
+                received += 1
+
+    async def keep_pinging() -> None:
+        while True:
+            await stalled.connection.send(json.dumps({"type": "ping"}))
+            await asyncio.sleep(0.2)
+
+    reading = asyncio.create_task(read_all())
+    pinging = asyncio.create_task(keep_pinging())
+    try:
+        for n in range(EVENTS):
+            await events.abroadcast(room.pk, "levels", {"levels": {"pad": "x" * EVENT_BYTES}})
+            if n % 20 == 19:
+                await asyncio.sleep(0.05)
+        await asyncio.wait_for(reading, 30)
+    finally:
+        pinging.cancel()
+    assert received == EVENTS  # the reader kept up and was never dropped
+
+    # The stalled client finds its connection gone when it reads again, short of the events.
+    got, closed = 0, None
+    try:
+        while True:
+            event = json.loads(await asyncio.wait_for(stalled.connection.recv(), 5))
+            got += event["type"] == "levels"
+    except websockets.ConnectionClosed as error:
+        closed = error
+    except TimeoutError:
+        pass
+    print(f"the stalled client got {got} of {EVENTS} events; closed: {closed}")
+    assert closed is not None, "the stalled client was never dropped"
+    assert got < EVENTS and closed.rcvd is None  # dropped, not closed with a code
+    await reader.connection.close()
