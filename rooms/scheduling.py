@@ -135,6 +135,10 @@ def room_ended(*, room: Room) -> None:
 def _host_reminder(job: ScheduledJob, room: Room, now: datetime) -> str | None:
     if not room.is_scheduled:
         return Outcome.OBSOLETE
+    if now >= room.scheduled_for + _seconds("SPACES_AUTO_CANCEL_AFTER"):
+        # The workers were down past the auto-cancel: "starting soon" beside "cancelled" would
+        # only confuse the host, so only the cancel (due next) speaks.
+        return Outcome.OBSOLETE
     if room.scheduled_for > now:
         text = f"Your Space “{room.title}” starts in {_duration(room.scheduled_for - now)}."
     else:  # the worker was down: late, but the host still has until the auto-cancel
