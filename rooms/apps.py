@@ -6,7 +6,7 @@ class RoomsConfig(AppConfig):
     verbose_name = "Spaces"
 
     def ready(self) -> None:
-        from . import media_bridge, realtime
+        from . import checks, media_bridge, realtime  # noqa: F401 (checks registers itself)
 
         # Every room-wide event reaches this process's audio router before the fan-out.
         if media_bridge.on_room_event not in realtime.event_hooks:

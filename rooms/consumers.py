@@ -40,6 +40,12 @@ class Close:
     FLOOD = 4429  # sent faster than the rate limit, repeatedly
 
 
+def live_touch_seconds() -> float:
+    """How often a ping refreshes presence: often enough that a row of a socket pinging every
+    SPACES_CLIENT_PING_SECONDS never looks older than SPACES_PRESENCE_STALE_SECONDS."""
+    return min(settings.SPACES_PRESENCE_TOUCH_SECONDS, settings.SPACES_PRESENCE_STALE_SECONDS / 3)
+
+
 class TokenBucket:
     """Per-connection rate limit: `rate` messages a second, bursts up to `burst`."""
 
@@ -263,7 +269,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # The pong goes first: the page's watchdog reconnects when it waits too long for it.
         await self.send_event({"v": events.VERSION, "type": "pong"})
         now = time.monotonic()
-        if now - self.last_touch > settings.SPACES_PRESENCE_TOUCH_SECONDS:
+        if now - self.last_touch > live_touch_seconds():
             self.last_touch = now
             state = await database_sync_to_async(live.viewer_touch)(viewer=self.viewer)
             if state in (None, "ended", "cancelled"):
