@@ -3,6 +3,7 @@ passes SPACES_SOCKET_SEND_BUFFER_BYTES; a client that reads gets everything. Rea
 and PostgreSQL (the services pass of `make test`)."""
 
 import asyncio
+import contextlib
 import json
 import os
 
@@ -21,9 +22,16 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-LIMIT = 128 * 1024
+LIMIT = int(os.environ.get("SPACES_SLOW_LIMIT", str(128 * 1024)))
 EVENT_BYTES = 8 * 1024
-EVENTS = 400  # 3.2 MB: far more than the kernel's socket buffers and the limit together
+# 3.2 MB: far more than the kernel's socket buffers and the limit together.
+EVENTS = int(os.environ.get("SPACES_SLOW_EVENTS", "400"))
+STALLED = int(os.environ.get("SPACES_SLOW_STALLED", "1"))  # more for docs/reliability.md
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
 
 
 @pytest.fixture(autouse=True)
@@ -39,16 +47,19 @@ def daphne(transactional_db, tmp_path):
     env = process_env(tmp_path, SPACES_SOCKET_SEND_BUFFER_BYTES=str(LIMIT))
     process = start_daphne(port, env, log)
     wait_until_listening(process, port)
-    yield port
+    yield port, process.pid
     process.terminate()
     process.wait(timeout=10)
     log.close()
 
 
 async def test_a_socket_that_stops_reading_is_dropped_and_a_reading_one_is_not(daphne):
+    port, pid = daphne
     room, host_user, listener_user, _ = await sync_to_async(make_space)()
-    reader, _ = await join_peer(daphne, room, host_user)
-    stalled, _ = await join_peer(daphne, room, listener_user)
+    reader, _ = await join_peer(port, room, host_user)
+    stalled, _ = await join_peer(port, room, listener_user)
+    more = [(await join_peer(port, room, guest_id=f"g{n}"))[0] for n in range(STALLED - 1)]
+    rss_before = rss_kib(pid)
     # From here on `stalled` never reads: the websockets client stops taking bytes from the
     # kernel once a few messages wait, as a page whose tab froze would.
     received = 0
@@ -62,7 +73,9 @@ async def test_a_socket_that_stops_reading_is_dropped_and_a_reading_one_is_not(d
 
     async def keep_pinging() -> None:
         while True:
-            await stalled.connection.send(json.dumps({"type": "ping"}))
+            for peer in (stalled, *more):
+                with contextlib.suppress(ConnectionError, websockets.ConnectionClosed):
+                    await peer.connection.send(json.dumps({"type": "ping"}))
             await asyncio.sleep(0.2)
 
     reading = asyncio.create_task(read_all())
@@ -75,6 +88,10 @@ async def test_a_socket_that_stops_reading_is_dropped_and_a_reading_one_is_not(d
         await asyncio.wait_for(reading, 30)
     finally:
         pinging.cancel()
+    await asyncio.sleep(1)
+    grown = rss_kib(pid) - rss_before
+    sent = EVENTS * EVENT_BYTES >> 10
+    print(f"daphne grew {grown} KiB with {STALLED} stalled sockets ({sent} KiB sent to each)")
     assert received == EVENTS  # the reader kept up and was never dropped
 
     # The stalled client finds its connection gone when it reads again, short of the events.
@@ -90,4 +107,6 @@ async def test_a_socket_that_stops_reading_is_dropped_and_a_reading_one_is_not(d
     print(f"the stalled client got {got} of {EVENTS} events; closed: {closed}")
     assert closed is not None, "the stalled client was never dropped"
     assert got < EVENTS and closed.rcvd is None  # dropped, not closed with a code
-    await reader.connection.close()
+    for peer in (reader, *more):
+        with contextlib.suppress(ConnectionError, websockets.ConnectionClosed):
+            await peer.connection.close()
