@@ -114,6 +114,10 @@ def _audio_role(room_id: int, user_id: int | None) -> tuple[str, bool]:
     return "listener", True
 
 
+# The channel of the media worker this process is (set by `manage.py mediaworker`), else "".
+this_worker = ""
+
+
 def worker_mode() -> bool:
     return settings.SPACES_MEDIA["MODE"] == "worker"
 
@@ -285,6 +289,15 @@ async def on_room_event(room_id: int, event: dict[str, Any]) -> None:
     if kind in ("room_ended", "room_cancelled"):
         current.speakers.pop(room_id, None)
         await current.routers.close(str(room_id))
+        return
+    if kind == "media_moved" and this_worker and current.routers.find(str(room_id)):
+        # A worker that was thought dead (it stalled) and lost the Space lets its router go.
+        holder = await database_sync_to_async(
+            lambda: Room.objects.filter(pk=room_id).values_list("media_worker", flat=True).first()
+        )()
+        if holder != this_worker:
+            current.speakers.pop(room_id, None)
+            await current.routers.close(str(room_id))
         return
     router = current.routers.find(str(room_id))
     user = (event.get("user") or {}).get("id")

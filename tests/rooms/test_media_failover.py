@@ -167,3 +167,34 @@ async def test_an_offer_to_a_space_whose_workers_are_all_gone_is_refused_quickly
         await client.close()
         await socket.close()
     assert await sync_to_async(media_bridge.live_workers)() == []
+
+
+async def test_a_stalled_media_worker_loses_its_space_and_does_not_take_it_back(
+    two_workers, live_space
+):
+    speaker = Person((await join(live_space.room, live_space.speaker))[0], tone=440)
+    listener = Person((await join(live_space.room, live_space.listener))[0])
+    try:
+        for person in (speaker, listener):
+            await person.audio_on()
+        assert await hears_tone(listener.audio, 1.0)
+        holder = (await Room.objects.aget(pk=live_space.room.pk)).media_worker
+        stalled = two_workers[holder]
+        stalled.send_signal(signal.SIGSTOP)  # hung, not dead: its sockets stay open
+        try:
+            for person in (speaker, listener):
+                await person.socket.wait_for("media_moved", timeout=10)
+                await person.audio_on()
+            assert await hears_tone(listener.audio, 1.0)
+        finally:
+            stalled.send_signal(signal.SIGCONT)
+        await asyncio.sleep(2.0)  # it beats again, and lets its old router go
+        room = await Room.objects.aget(pk=live_space.room.pk)
+        assert room.media_worker != holder
+        assert await hears_tone(listener.audio, 1.0)
+        assert await sync_to_async(media_bridge.live_workers)() == WORKERS
+    finally:
+        for person in (speaker, listener):
+            if person.audio is not None:
+                await person.audio.close()
+            await person.socket.close()

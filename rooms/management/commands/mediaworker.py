@@ -3,7 +3,7 @@ import logging
 import signal
 
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter
 from channels.worker import Worker
 from django.conf import settings
@@ -25,7 +25,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, channel: str, **options):
         layer = get_channel_layer()
-        if layer is None or type(layer).__module__.startswith("channels.layers"):
+        media_bridge.this_worker = channel
+        if layer is None or isinstance(layer, InMemoryChannelLayer):
             raise CommandError("Media workers need a shared channel layer: set REDIS_URL.")
         application = ProtocolTypeRouter(
             {"channel": ChannelNameRouter({channel: MediaWorkerConsumer.as_asgi()})}
