@@ -28,8 +28,9 @@ pytestmark = [
 
 WORKERS = ["media-fail-a", "media-fail-b"]
 LISTENERS = int(os.environ.get("SPACES_FAILOVER_LISTENERS", "6"))  # more for docs/reliability.md
-# The target is 5 s at the 95th percentile; the bound leaves room for a loaded test machine.
-BOUND_SECONDS = 8.0
+# The target is 5 s at the 95th percentile (2.6–3.5 s here on a quiet machine, up to 7.7 s with
+# load average 10 on two cores: docs/reliability.md); the bound leaves room for such load.
+BOUND_SECONDS = 10.0
 
 
 def start_worker(name: str, base_dir) -> subprocess.Popen:
