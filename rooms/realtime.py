@@ -83,6 +83,7 @@ class Hub:
         # True from a failed probe (or publish) until the layer works again and sockets resync.
         self.layer_down = False
         self.resyncs = 0
+        self.received_at = float("-inf")  # loop time of the last message from the layer
 
     @property
     def socket_count(self) -> int:
@@ -152,6 +153,7 @@ class Hub:
                 logger.exception("Room event channel failed; retrying")
                 await asyncio.sleep(0.5)
                 continue
+            self.received_at = asyncio.get_running_loop().time()
             if message.get("type") == MESSAGE_TYPE:
                 await self.deliver(message["room_id"], message["event"])
             elif message.get("type") == REPLY_TYPE:
@@ -181,17 +183,20 @@ class Hub:
     async def _watch_layer(self, layer) -> None:
         while True:
             await asyncio.sleep(PROBE_SECONDS)
+            failed = False
             try:
                 ok = await self.request(self.channel_name, {"type": REPLY_TYPE}, PROBE_TIMEOUT)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                ok = None
-            if ok is None:
+            except Exception:  # the layer refused the probe: certainly down
+                ok, failed = None, True
+            # A late probe while other messages keep arriving is a busy process, not an outage.
+            busy = asyncio.get_running_loop().time() - self.received_at < PROBE_TIMEOUT
+            if failed or (ok is None and not busy):
                 if not self.layer_down:
                     logger.warning("The channel layer is not delivering; sockets will resync")
                 self.layer_down = True
-            elif self.layer_down:
+            elif ok is not None and self.layer_down:
                 self.layer_down = False
                 logger.warning("The channel layer is back; resyncing this process's sockets")
                 await self.resync_all()
