@@ -18,7 +18,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from spaces_project import ratelimit
+from spaces_project import backpressure, ratelimit
 
 from . import events, live, media_bridge, snapshot
 from .exceptions import ActionRefused
@@ -38,6 +38,12 @@ class Close:
     NOT_FOUND = 4404  # no Space with this link
     OVER = 4410  # the Space has ended or was cancelled
     FLOOD = 4429  # sent faster than the rate limit repeatedly, or too many sockets
+
+
+def live_touch_seconds() -> float:
+    """How often a ping refreshes presence: often enough that a row of a socket pinging every
+    SPACES_CLIENT_PING_SECONDS never looks older than SPACES_PRESENCE_STALE_SECONDS."""
+    return min(settings.SPACES_PRESENCE_TOUCH_SECONDS, settings.SPACES_PRESENCE_STALE_SECONDS / 3)
 
 
 class TokenBucket:
@@ -314,13 +320,22 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def act(self, operation: str, **fields: Any) -> Any:
         """Run one room action for this viewer in a worker thread (roles come from the DB)."""
-        return await database_sync_to_async(live.act)(
+        result, delivered = await database_sync_to_async(events.tracking_delivery(live.act))(
             viewer=self.viewer, operation=operation, **fields
         )
+        if not delivered:
+            await self.send_error(
+                "delayed",
+                "Done, but others may not see it yet: they will once the connection recovers.",
+                ref=operation,
+            )
+        return result
 
     async def handle_ping(self, message) -> None:
+        # The pong goes first: the page's watchdog reconnects when it waits too long for it.
+        await self.send_event({"v": events.VERSION, "type": "pong"})
         now = time.monotonic()
-        if now - self.last_touch > settings.SPACES_PRESENCE_TOUCH_SECONDS:
+        if now - self.last_touch > live_touch_seconds():
             self.last_touch = now
             state = await database_sync_to_async(live.viewer_touch)(viewer=self.viewer)
             if state in (None, "ended", "cancelled"):
@@ -328,8 +343,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 # channel layer): say so, as the event would have.
                 await self.send_event({"v": events.VERSION, "type": "room_ended"})
                 await self.close(Close.OVER)
-                return
-        await self.send_event({"v": events.VERSION, "type": "pong"})
+
+    async def handle_resync(self, message) -> None:
+        await self.resync()
+
+    async def resync(self) -> None:
+        """A fresh snapshot (the page saw a gap in `seq`, or events were lost in an outage)."""
+        if self.room_id is None or self.held is not None:
+            return  # the first snapshot is on its way
+        await self.send_event(await self.read_snapshot())
 
     async def handle_hand_raise(self, message) -> None:
         await self.act("hand_raise")
@@ -479,6 +501,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def send_frame(self, frame: str) -> None:
         if self.held is not None:
             self.held.append(frame)
+            return
+        if backpressure.buffered_bytes(self.scope) > settings.SPACES_SOCKET_SEND_BUFFER_BYTES:
+            # The client stopped reading: drop it rather than buffer without end.
+            logger.info("Dropping a room socket that stopped reading")
+            backpressure.abort(self.scope)
             return
         await self.send(text_data=frame)
 

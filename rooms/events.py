@@ -41,6 +41,10 @@ Room-wide events (to `PROCESS_GROUP`, for the sockets of `room_id`):
     post_created         post {id, author, text, created_at, pinned}
     post_pinned          post (id), pinned
     post_deleted         post (id)
+    media_moved          —                    (the Space's audio moved to another media worker:
+                                               everyone with audio on offers again)
+Every one of them carries `seq`, the Space's event number (`Room.event_seq`), raised in the
+transaction that emits it: a socket that sees a gap asks for a fresh snapshot (`resync`).
 Sent by the live layer (rooms.live) from presence, without a transaction:
     host_away            —    (the host's last socket in the Space closed)
     host_back            —    (the host has a socket in the Space again)
@@ -57,12 +61,13 @@ Per-person events (group `user_group(room_id, user_id)`):
 
 import hashlib
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import connection, transaction
 
 from .realtime import MESSAGE_TYPE as BROADCAST_TYPE
 from .realtime import PROCESS_GROUP
@@ -114,9 +119,24 @@ def _room_message(room_id: int, event: dict[str, Any]) -> dict[str, Any]:
     return {"type": BROADCAST_TYPE, "room_id": room_id, "event": event}
 
 
+def next_seq(room_id: int) -> int:
+    """Raise the Space's event number and return it. The row stays locked until the
+    transaction commits, so numbers follow the order in which events are committed."""
+    from .models import Room
+
+    table = connection.ops.quote_name(Room._meta.db_table)
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        # One statement (PostgreSQL and SQLite ≥ 3.35 both return the new value); the table
+        # name is the model's, never input.
+        sql = f"UPDATE {table} SET event_seq = event_seq + 1 WHERE id = %s RETURNING event_seq"  # noqa: S608
+        cursor.execute(sql, [room_id])
+        return cursor.fetchone()[0]
+
+
 def emit(room_id: int, event_type: str, payload: Mapping[str, Any]) -> None:
-    """Send an event to everyone in the Space once the current transaction commits."""
-    message = _room_message(room_id, build(event_type, payload))
+    """Send an event to everyone in the Space once the current transaction commits; it carries
+    the Space's next event number (`seq`)."""
+    message = _room_message(room_id, build(event_type, {**payload, "seq": next_seq(room_id)}))
     transaction.on_commit(lambda: group_send(PROCESS_GROUP, message))
 
 
@@ -162,9 +182,14 @@ async def abroadcast(room_id: int, event_type: str, payload: Mapping[str, Any]) 
         logger.exception("Could not broadcast %s", event_type)
 
 
+# Publishes that failed in this thread since `tracking_delivery` started counting.
+_undelivered = threading.local()
+
+
 def group_send(group: str, message: dict[str, Any]) -> None:
     """Hand one message to the channel layer. A broken layer must not break the request whose
-    change is already committed; it is logged, and clients resync from the database."""
+    change is already committed; it is logged and counted (the sender is told it is delayed),
+    and every process resyncs its sockets from the database when the layer is back."""
     layer = get_channel_layer()
     if layer is None:
         return
@@ -172,3 +197,16 @@ def group_send(group: str, message: dict[str, Any]) -> None:
         async_to_sync(layer.group_send)(group, message)
     except Exception:
         logger.exception("Could not broadcast %s to %s", message.get("type"), group)
+        _undelivered.count = getattr(_undelivered, "count", 0) + 1
+
+
+def tracking_delivery(action: Callable[..., Any]) -> Callable[..., tuple[Any, bool]]:
+    """Wrap a synchronous action: it returns `(result, delivered)`, where `delivered` is False
+    when an event it committed could not be handed to the channel layer."""
+
+    def run(*args: Any, **kwargs: Any) -> tuple[Any, bool]:
+        _undelivered.count = 0
+        result = action(*args, **kwargs)
+        return result, not _undelivered.count
+
+    return run

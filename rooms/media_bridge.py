@@ -4,8 +4,15 @@ Two modes (setting `SPACES_MEDIA["MODE"]`): "inprocess" runs each room's router 
 process that receives the offer; "worker" runs routers in media worker processes
 (`manage.py mediaworker <channel>`), one channel per worker: the Space records which worker holds
 its router (`Room.media_worker`), offers go there over the channel layer and the answer comes
-back to the socket's channel as `media.answer`. Workers are members of the process group, so
+back to the asking process's hub (`Hub.request`). Workers are members of the process group, so
 mutes and moves back reach their routers the same way as in-process ones.
+
+Worker failures. Each worker writes a heartbeat to the cache every second
+(`worker_heartbeat`); a worker whose heartbeat is older than `SPACES_MEDIA["WORKER_STALE_SECONDS"]`
+is skipped. The live workers move the Spaces of a dead one to the least busy live worker
+(`rescue_spaces`), and a move emits `media_moved`, on which every page offers again. An offer
+that gets no answer within `OFFER_TIMEOUT` is tried once more on another live worker (moving the
+Space), then refused with `media_unavailable`.
 
 Whether an offer publishes is decided here from the database, never from the SDP: people on
 stage get `connect_speaker` (muted as their row says); listeners and guests get
@@ -16,6 +23,7 @@ one tick, whoever made the change and wherever.
 
 import asyncio
 import logging
+import time
 import weakref
 from typing import Any
 
@@ -26,10 +34,12 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count
 
+from spaces_project.ratelimit import shared_cache
+
 from . import events
 from .media import JoinAborted, MediaConfig, OfferError, RouterClosed, RouterRegistry
 from .media.sdp import OfferLimits, check_offer
-from .models import Participant, Room
+from .models import Participant, Room, RoomEvent
 from .permissions import ON_STAGE
 
 logger = logging.getLogger(__name__)
@@ -124,53 +134,131 @@ def _audio_role(room_id: int, user_id: int | None) -> tuple[str, bool]:
     return "listener", True
 
 
+# The channel of the media worker this process is (set by `manage.py mediaworker`), else "".
+this_worker = ""
+
+
 def worker_mode() -> bool:
     return settings.SPACES_MEDIA["MODE"] == "worker"
 
 
-def _assign_worker(room_id: int) -> str:
-    """The media worker holding the room's router: kept once chosen, else the least busy."""
+def _media_setting(name: str, default: float) -> float:
+    return float(settings.SPACES_MEDIA.get(name, default))
+
+
+def _heartbeat_key(worker: str) -> str:
+    return f"spaces:mediaworker:{worker}"
+
+
+def worker_heartbeat(worker: str) -> None:
+    """Say that the media worker `worker` is alive (its command calls this every second)."""
+    stale = _media_setting("WORKER_STALE_SECONDS", 3.0)
+    shared_cache().set(_heartbeat_key(worker), time.time(), timeout=int(stale) + 60)
+
+
+def worker_stopped(worker: str) -> None:
+    """A worker that stops cleanly hands its Spaces over at once instead of going stale."""
+    shared_cache().delete(_heartbeat_key(worker))
+
+
+def live_workers() -> list[str]:
+    """The configured media workers whose heartbeat is fresh."""
     workers = list(settings.SPACES_MEDIA["WORKERS"])
-    if not workers:
+    stale = _media_setting("WORKER_STALE_SECONDS", 3.0)
+    try:
+        beats = shared_cache().get_many([_heartbeat_key(w) for w in workers])
+    except Exception:
+        logger.warning("Media worker heartbeats unreadable; trying every worker", exc_info=True)
+        return workers
+    now = time.time()
+    return [w for w in workers if now - beats.get(_heartbeat_key(w), float("-inf")) < stale]
+
+
+def _assign_worker(room_id: int, avoid: frozenset[str] = frozenset()) -> str:
+    """The media worker holding the room's router: kept while it is alive, else the least busy
+    live one. Moving a Space that had a worker emits `media_moved` (everyone offers again)."""
+    if not settings.SPACES_MEDIA["WORKERS"]:
         raise OfferRefused("no_media_worker", "Audio is not available right now.")
+    workers = [w for w in live_workers() if w not in avoid]
     with transaction.atomic():
         room = Room.objects.select_for_update().get(pk=room_id)
         if room.media_worker in workers:
             return room.media_worker
+        if not workers:
+            raise OfferRefused(
+                "media_unavailable", "No audio server answered; trying again shortly."
+            )
         busy = dict(
             Room.objects.filter(state=Room.State.LIVE, media_worker__in=workers)
             .values_list("media_worker")
             .annotate(rooms=Count("id"))
         )
+        previous = room.media_worker
         room.media_worker = min(workers, key=lambda name: (busy.get(name, 0), name))
         room.save(update_fields=["media_worker"])
+        if previous and room.state == Room.State.LIVE:
+            RoomEvent.objects.create(
+                room=room, verb="media_moved", data={"from": previous, "to": room.media_worker}
+            )
+            events.emit(room.pk, "media_moved", {"room": room.slug, "actor": None})
         return room.media_worker
+
+
+def rescue_spaces() -> list[int]:
+    """Move the live Spaces of media workers that stopped beating to live ones; their ids."""
+    alive = set(live_workers())
+    dead = [w for w in settings.SPACES_MEDIA["WORKERS"] if w not in alive]
+    if not alive or not dead:
+        return []
+    stranded = list(
+        Room.objects.filter(state=Room.State.LIVE, media_worker__in=dead).values_list(
+            "pk", flat=True
+        )
+    )
+    for room_id in stranded:
+        try:
+            _assign_worker(room_id)
+        except OfferRefused:
+            return []
+    return stranded
 
 
 async def offer(viewer, sdp: str) -> str | None:
     """Answer a socket's WebRTC offer; a new offer replaces the socket's earlier connection.
 
-    Returns the answer, or None in worker mode, where it arrives later as `media.answer`.
+    In worker mode the Space's worker answers; one that does not within `OFFER_TIMEOUT`
+    seconds is passed over for another live worker once, then the offer is refused
+    (`media_unavailable`: the page tries again with backoff).
     """
     sdp = checked_offer(sdp)
+    from .realtime import hub
+
     role, muted = await database_sync_to_async(_audio_role)(viewer.room_id, viewer.user_id)
     if not worker_mode():
         return await local_offer(viewer.room_id, viewer.peer_id, viewer.user_id, role, muted, sdp)
-    viewer.media_worker = await database_sync_to_async(_assign_worker)(viewer.room_id)
-    await get_channel_layer().send(
-        viewer.media_worker,
-        {
-            "type": "media.offer",
-            "room_id": viewer.room_id,
-            "peer_id": viewer.peer_id,
-            "user_id": viewer.user_id,
-            "role": role,
-            "muted": muted,
-            "sdp": sdp,
-            "reply_to": viewer.channel_name,
-        },
-    )
-    return None
+    request = {
+        "type": "media.offer",
+        "room_id": viewer.room_id,
+        "peer_id": viewer.peer_id,
+        "user_id": viewer.user_id,
+        "role": role,
+        "muted": muted,
+        "sdp": sdp,
+    }
+    timeout = _media_setting("OFFER_TIMEOUT", 2.5)
+    tried: set[str] = set()
+    for _ in range(2):
+        worker = await database_sync_to_async(_assign_worker)(viewer.room_id, frozenset(tried))
+        viewer.media_worker = worker
+        reply = await hub().request(worker, request, timeout)
+        if reply is None:
+            logger.warning("Media worker %s did not answer an offer in %.1f s", worker, timeout)
+            tried.add(worker)
+            continue
+        if reply.get("error"):
+            raise OfferRefused(reply.get("code") or "bad_offer", reply["error"])
+        return reply["sdp"]
+    raise OfferRefused("media_unavailable", "No audio server answered; trying again shortly.")
 
 
 async def local_offer(
@@ -244,6 +332,15 @@ async def on_room_event(room_id: int, event: dict[str, Any]) -> None:
     if kind in ("room_ended", "room_cancelled"):
         current.speakers.pop(room_id, None)
         await current.routers.close(str(room_id))
+        return
+    if kind == "media_moved" and this_worker and current.routers.find(str(room_id)):
+        # A worker that was thought dead (it stalled) and lost the Space lets its router go.
+        holder = await database_sync_to_async(
+            lambda: Room.objects.filter(pk=room_id).values_list("media_worker", flat=True).first()
+        )()
+        if holder != this_worker:
+            current.speakers.pop(room_id, None)
+            await current.routers.close(str(room_id))
         return
     router = current.routers.find(str(room_id))
     user = (event.get("user") or {}).get("id")

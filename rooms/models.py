@@ -67,6 +67,9 @@ class Room(models.Model):
     record = models.BooleanField(default=False)
     # The channel name of the media worker process that holds this Space's audio router.
     media_worker = models.CharField(max_length=200, blank=True)
+    # The number of the Space's last room-wide event (`seq` in every event and the snapshot):
+    # raised in the transaction that emits the event, so clients can tell when they missed one.
+    event_seq = models.PositiveBigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

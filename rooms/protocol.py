@@ -61,6 +61,7 @@ ID = Field(int)
 
 SCHEMAS: dict[str, dict[str, Field]] = {
     "ping": {},
+    "resync": {},
     "hand_raise": {},
     "hand_lower": {},
     "hand_accept": {"user": USER},

@@ -7,12 +7,19 @@
 
 One `Hub` per event loop (tests run one loop each); it starts with the first socket and stops
 with the last, leaving the group so no message waits for a process that has gone.
+
+Outages. Events published while the channel layer (Redis) is down are lost on the way, though
+their changes are committed. The hub probes its own channel every second (a message to itself
+through the layer); after a probe fails, the first one that comes back makes every local socket
+re-read the room (`Socket.resync`: a fresh snapshot), so nobody stays behind. The same channel
+carries replies to this process's requests (`Hub.request`: media workers' answers).
 """
 
 import asyncio
 import gc
 import json
 import logging
+import uuid
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -36,6 +43,8 @@ class Socket(Protocol):
 
     async def observe(self, event: dict[str, Any]) -> None: ...
 
+    async def resync(self) -> None: ...
+
 
 # Run once per process for every room-wide event, before the fan-out (the audio router's
 # enforcement of mutes and moves back); registered in RoomsConfig.ready().
@@ -48,6 +57,10 @@ SNAPSHOT_NEUTRAL = frozenset({"listeners", "reactions", "levels"})
 # channels-redis forgets a group member after `group_expiry` (a day by default): a process that
 # holds sockets for longer re-joins the group well before that.
 GROUP_REFRESH_SECONDS = 3600.0
+# How often the hub checks its channel layer by a message to itself, and how long it waits.
+PROBE_SECONDS = 1.0
+PROBE_TIMEOUT = 2.0
+REPLY_TYPE = "hub.reply"
 
 
 class Hub:
@@ -65,6 +78,12 @@ class Hub:
         # next event (the generation counts them), so a storm of guests costs one read per event.
         self.generation: dict[int, int] = {}
         self._guest_snapshots: dict[int, tuple[int, asyncio.Task]] = {}
+        self._replies: dict[str, asyncio.Future] = {}
+        self._probe: asyncio.Task | None = None
+        # True from a failed probe (or publish) until the layer works again and sockets resync.
+        self.layer_down = False
+        self.resyncs = 0
+        self.received_at = float("-inf")  # loop time of the last message from the layer
 
     @property
     def socket_count(self) -> int:
@@ -78,6 +97,7 @@ class Hub:
                 await layer.group_add(PROCESS_GROUP, self.channel_name)
                 self._task = asyncio.create_task(self._receive_forever(layer))
                 self._refresh = asyncio.create_task(self._stay_in_group(layer, self.channel_name))
+                self._probe = asyncio.create_task(self._watch_layer(layer))
         self.rooms.setdefault(room_id, set()).add(socket)
         self._freeze_gc_when_large()
 
@@ -93,6 +113,7 @@ class Hub:
             task, self._task = self._task, None
             task.cancel()
             self._refresh.cancel()
+            self._probe.cancel()
             await get_channel_layer().group_discard(PROCESS_GROUP, self.channel_name)
 
     async def guest_snapshot(
@@ -132,8 +153,69 @@ class Hub:
                 logger.exception("Room event channel failed; retrying")
                 await asyncio.sleep(0.5)
                 continue
+            self.received_at = asyncio.get_running_loop().time()
             if message.get("type") == MESSAGE_TYPE:
                 await self.deliver(message["room_id"], message["event"])
+            elif message.get("type") == REPLY_TYPE:
+                waiting = self._replies.get(message.get("request_id"))
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(message)
+
+    async def request(self, channel: str, message: dict[str, Any], wait: float) -> dict | None:
+        """Send `message` to `channel` and wait for its reply (a `hub.reply` carrying the same
+        `request_id`, sent to `reply_to`); None if none came within `wait` seconds."""
+        if self.channel_name is None:
+            raise RuntimeError("the hub has no channel: add a socket first")
+        request_id = uuid.uuid4().hex
+        waiting = asyncio.get_running_loop().create_future()
+        self._replies[request_id] = waiting
+        try:
+            async with asyncio.timeout(wait):
+                await get_channel_layer().send(
+                    channel, {**message, "reply_to": self.channel_name, "request_id": request_id}
+                )
+                return await waiting
+        except TimeoutError:
+            return None
+        finally:
+            self._replies.pop(request_id, None)
+
+    async def _watch_layer(self, layer) -> None:
+        while True:
+            await asyncio.sleep(PROBE_SECONDS)
+            failed = False
+            try:
+                ok = await self.request(self.channel_name, {"type": REPLY_TYPE}, PROBE_TIMEOUT)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the layer refused the probe: certainly down
+                ok, failed = None, True
+            # A late probe while other messages keep arriving is a busy process, not an outage.
+            busy = asyncio.get_running_loop().time() - self.received_at < PROBE_TIMEOUT
+            if failed or (ok is None and not busy):
+                if not self.layer_down:
+                    logger.warning("The channel layer is not delivering; sockets will resync")
+                self.layer_down = True
+            elif ok is not None and self.layer_down:
+                self.layer_down = False
+                logger.warning("The channel layer is back; resyncing this process's sockets")
+                await self.resync_all()
+
+    async def resync_all(self) -> None:
+        """Send every local socket a fresh snapshot (events may have been lost on the way)."""
+        self.resyncs += 1
+        for room_id in list(self.rooms):
+            self.generation[room_id] = self.generation.get(room_id, 0) + 1
+        room_sockets = [socket for sockets in self.rooms.values() for socket in sockets]
+        # A few snapshot reads at a time: the database is shared with everything else.
+        for start in range(0, len(room_sockets), 16):
+            results = await asyncio.gather(
+                *(socket.resync() for socket in room_sockets[start : start + 16]),
+                return_exceptions=True,
+            )
+            for result in results:
+                if isinstance(result, Exception):
+                    logger.warning("Resync of a socket failed: %r", result)
 
     async def deliver(self, room_id: int, event: dict[str, Any]) -> int:
         """Write one event to every local socket in the room; the frame is built once."""

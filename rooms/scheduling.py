@@ -139,6 +139,10 @@ def room_ended(*, room: Room) -> None:
 def _host_reminder(job: ScheduledJob, room: Room, now: datetime) -> str | None:
     if not room.is_scheduled:
         return Outcome.OBSOLETE
+    if now >= room.scheduled_for + _seconds("SPACES_AUTO_CANCEL_AFTER"):
+        # The workers were down past the auto-cancel: "starting soon" beside "cancelled" would
+        # only confuse the host, so only the cancel (due next) speaks.
+        return Outcome.OBSOLETE
     path = reverse("room_detail", args=[room.slug])
     key = f"host-reminder:{job.pk}"
     with translation.override(person_language(room.host)):

@@ -133,6 +133,8 @@ def room_snapshot(*, room_id: int, viewer, listeners: int | None = None) -> dict
     return {
         "v": events.VERSION,
         "type": "snapshot",
+        # Read with the room row, before the rest: the snapshot reflects at least this event.
+        "seq": room.event_seq,
         "room": {
             "id": room.pk,
             "slug": room.slug,

@@ -1,6 +1,8 @@
 """Fixed-window rate limits kept in the cache (Redis in production, so shared by processes)."""
 
 import hashlib
+import logging
+import time
 from collections.abc import Callable
 from functools import cache, wraps
 
@@ -10,6 +12,11 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+
+logger = logging.getLogger(__name__)
+# While the cache is down every hit fails: say so once per this many seconds, not per request.
+FAILURE_LOG_SECONDS = 10.0
+_failure_logged_at = float("-inf")
 
 
 @cache
@@ -41,14 +48,25 @@ def allow(bucket: str, key: str, *, limit: int, seconds: int) -> bool:
 
 
 def count_hit(name: str, seconds: int) -> int:
-    """Add one to the counter `name` (which lasts `seconds` from its first hit); the new count."""
+    """Add one to the counter `name` (which lasts `seconds` from its first hit); the new count.
+
+    Fails open: with the cache down the count is 0 (nothing is limited) and a line is logged,
+    so an outage of Redis does not take the public page and new sockets down with it."""
     counters = shared_cache()
-    counters.add(name, 0, seconds)
     try:
-        return counters.incr(name)
-    except ValueError:  # the window expired between add and incr
-        counters.set(name, 1, seconds)
-        return 1
+        counters.add(name, 0, seconds)
+        try:
+            return counters.incr(name)
+        except ValueError:  # the window expired between add and incr
+            counters.set(name, 1, seconds)
+            return 1
+    except Exception as error:
+        global _failure_logged_at
+        now = time.monotonic()
+        if now - _failure_logged_at > FAILURE_LOG_SECONDS:
+            _failure_logged_at = now
+            logger.warning("Rate limits are off: the cache is unreachable (%r)", error)
+        return 0
 
 
 def per_ip(bucket: str, *, setting: str, seconds: int = 60) -> Callable:

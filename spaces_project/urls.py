@@ -35,3 +35,6 @@ if settings.DEBUG or settings.SERVE_MEDIA:
     urlpatterns += [
         re_path(rf"^{prefix}(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT})
     ]
+
+# A database outage answers 503 with a friendly page (spaces_project/errors.py).
+handler500 = "spaces_project.errors.server_error"

@@ -19,8 +19,10 @@ def test_runs_on_postgresql_and_a_user_round_trips():
 
 
 def test_channel_layer_is_redis_and_carries_a_message():
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
     layer = get_channel_layer()
-    assert type(layer).__module__.startswith("channels_redis")
+    assert isinstance(layer, RedisPubSubChannelLayer)  # ours tolerates outages, same protocol
 
     async def round_trip():
         channel = await layer.new_channel()

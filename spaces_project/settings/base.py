@@ -91,11 +91,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
 ):
     # Under ASGI every database call runs in a worker thread; without a pool each one would
     # open a new PostgreSQL connection (a join took 3x longer in the signaling benchmark).
+    # Pooled connections are checked before use (after a PostgreSQL restart the pool held dead
+    # ones: 9 of the first 10 pages failed; spaces_project/postgres), and a request waits at
+    # most DATABASE_POOL_TIMEOUT s for one in an outage, then gets a 503 (spaces_project/errors.py).
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # The pool checks connections itself (spaces_project/postgres); Django's check would add
+    # psycopg_pool's, which sleeps a backoff between dead connections.
+    DATABASES["default"]["ENGINE"] = "spaces_project.postgres"
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 2,
         "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "20")),
-        "timeout": 20,
+        "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "3")),
+        # psycopg_pool retries a failed connect with a doubling delay until this many seconds
+        # have passed; kept short so the first page after an outage does not wait the backoff.
+        "reconnect_timeout": float(os.environ.get("DATABASE_POOL_RECONNECT_TIMEOUT", "2")),
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite with sockets and the admin writing at once: write-ahead log (readers never wait on
@@ -190,7 +200,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "spaces_project.layers.OutageTolerantPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
@@ -198,6 +208,8 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
+            # A stalled Redis must not stall requests: rate limits fail open after this.
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         }
     }
 else:
@@ -256,10 +268,18 @@ SPACES_OFFER_BURST = 3  # ... after a burst of 3
 SPACES_OFFER_PERSON_LIMIT = 12  # audio offers per person per minute
 SPACES_OFFER_ADDRESS_LIMIT = 30  # audio offers per guest address per minute
 SPACES_OFFER_TIMEOUT = 10.0  # seconds an offer counts as in flight without an answer
+# Bytes that may wait in daphne for one socket whose client stopped reading; past it the
+# connection is dropped (the page reconnects and gets a snapshot). The kernel's socket buffer
+# (up to net.ipv4.tcp_wmem's maximum) comes on top.
+SPACES_SOCKET_SEND_BUFFER_BYTES = int(os.environ.get("SPACES_SOCKET_SEND_BUFFER_BYTES", "524288"))
 SPACES_REACTION_RATE = 2.0  # reactions per second per socket
 SPACES_REACTION_BURST = 6
-SPACES_PRESENCE_TOUCH_SECONDS = 20  # heartbeats refresh presence at most this often
+# The room page pings every 20 s (docs/protocol.md). A presence row not refreshed for
+# SPACES_PRESENCE_STALE_SECONDS is swept, so it must outlast two pings (check `rooms.W001`); a
+# ping refreshes the row when the last refresh is older than a third of that (at most 20 s).
+SPACES_CLIENT_PING_SECONDS = 20
 SPACES_PRESENCE_STALE_SECONDS = int(os.environ.get("SPACES_PRESENCE_STALE_SECONDS", "90"))
+SPACES_PRESENCE_TOUCH_SECONDS = min(20, SPACES_PRESENCE_STALE_SECONDS / 3)
 SPACES_GUEST_COOKIE_AGE = 60 * 60 * 24 * 365
 
 # Audio (rooms/media): ICE servers handed to the server's peers and to browsers, the local
@@ -328,6 +348,15 @@ CELERY_BEAT_SCHEDULE["accounts-email-retry"] = {
 # "worker": in the media worker processes named here (`manage.py mediaworker <name>`, needs Redis).
 SPACES_MEDIA["MODE"] = os.environ.get("SPACES_MEDIA_MODE", "inprocess")
 SPACES_MEDIA["WORKERS"] = env_list("SPACES_MEDIA_WORKERS")
+# Media workers beat every WORKER_HEARTBEAT_SECONDS; one silent for WORKER_STALE_SECONDS is
+# treated as dead and its Spaces move. An offer unanswered for OFFER_TIMEOUT s tries another.
+SPACES_MEDIA["WORKER_HEARTBEAT_SECONDS"] = float(
+    os.environ.get("SPACES_MEDIA_WORKER_HEARTBEAT_SECONDS", "0.5")
+)
+SPACES_MEDIA["WORKER_STALE_SECONDS"] = float(
+    os.environ.get("SPACES_MEDIA_WORKER_STALE_SECONDS", "2")
+)
+SPACES_MEDIA["OFFER_TIMEOUT"] = float(os.environ.get("SPACES_MEDIA_OFFER_TIMEOUT", "2.5"))
 # TURN with short-lived credentials (coturn `use-auth-secret`); off unless both are set.
 SPACES_TURN = {
     "URLS": env_list("SPACES_TURN_URLS"),  # e.g. turn:turn.example.org:3478?transport=udp

@@ -6,7 +6,10 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from rooms import events, services
+from rooms.live import Viewer
+from rooms.models import Room
 from rooms.realtime import PROCESS_GROUP
+from rooms.snapshot import room_snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -49,8 +52,31 @@ def test_a_room_event_reaches_each_process_once_through_the_channel_layer(
             "user": {"id": live_space.listener.pk, "name": live_space.listener.display_name},
             "role": "speaker",
             "previous_role": "listener",
+            "seq": Room.objects.get(pk=live_space.room.pk).event_seq,
         },
     }
+
+
+def test_room_events_are_numbered_one_by_one_and_the_snapshot_names_the_last(
+    live_space, django_capture_on_commit_callbacks, broadcasts
+):
+    room = live_space.room
+    with django_capture_on_commit_callbacks(execute=True):
+        services.speaker_mute(room=room, user=live_space.speaker, actor=live_space.host)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.hand_raise(room=room, user=live_space.listener)
+    with pytest.raises(RuntimeError), transaction.atomic():  # rolled back: no number used
+        services.speaker_unmute(room=room, user=live_space.speaker, actor=live_space.speaker)
+        raise RuntimeError
+    with django_capture_on_commit_callbacks(execute=True):
+        services.speaker_unmute(room=room, user=live_space.speaker, actor=live_space.speaker)
+    assert [(event["type"], event["seq"]) for _, event in broadcasts] == [
+        ("speaker_muted", 1),
+        ("hand_raised", 2),
+        ("speaker_unmuted", 3),
+    ]
+    state = room_snapshot(room_id=room.pk, viewer=Viewer(room_id=room.pk, channel_name="c"))
+    assert state["seq"] == 3
 
 
 def test_nothing_is_sent_before_commit(live_space, django_capture_on_commit_callbacks, broadcasts):

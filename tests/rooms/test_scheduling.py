@@ -247,7 +247,7 @@ def test_a_job_that_keeps_failing_stops_and_keeps_its_error(user, monkeypatch):
     monkeypatch.setattr(scheduling, "notification_create", lambda **kw: 1 / 0)
     due = room.scheduled_for - timedelta(minutes=10)
     scheduling.due_work_run(now=due)
-    scheduling.due_work_run(now=due + timedelta(hours=1))
+    scheduling.due_work_run(now=due + timedelta(minutes=5))  # the retry, before the cancel
     job = ScheduledJob.objects.get(room=room, kind=Kind.HOST_REMINDER)
     assert (job.outcome, job.attempts) == ("failed", 2)
     assert "ZeroDivisionError" in job.last_error
@@ -273,6 +273,16 @@ def test_a_space_not_started_thirty_minutes_after_its_time_is_cancelled(user, co
     host_note = Notification.objects.get(user=user, key__startswith="auto-cancelled")
     assert "did not start within 30 minutes" in host_note.text
     assert [m.subject for m in mails_to(user)] == ["Cancelled: Tomorrow's talk"]
+
+
+def test_after_a_long_worker_outage_the_host_hears_of_the_cancel_only(user, commits):
+    room = schedule(user)
+    # The workers were down from before the reminder until past the auto-cancel.
+    commits(scheduling.due_work_run, now=room.scheduled_for + timedelta(minutes=45))
+    assert Room.objects.get(pk=room.pk).state == "cancelled"
+    assert [m.subject for m in mails_to(user)] == ["Cancelled: Tomorrow's talk"]
+    notes = Notification.objects.filter(user=user).values_list("text", flat=True)
+    assert [text.split(":")[0] for text in notes] == ["Your Space “Tomorrow's talk” was cancelled"]
 
 
 def test_a_space_that_went_live_is_never_auto_cancelled(user, commits):
