@@ -40,7 +40,9 @@ def media_config() -> MediaConfig:
         bind_addresses=media["BIND_ADDRESSES"],
         announce_addresses=media["ANNOUNCE_ADDRESSES"],
         opus_bitrate=media["OPUS_BITRATE"],
-        listener_packet_ms=media.get("LISTENER_PACKET_MS", 20),
+        listener_packet_ms=media.get("LISTENER_PACKET_MS"),
+        listener_packet_up_at=media.get("LISTENER_PACKET_UP_AT", 250),
+        listener_packet_down_at=media.get("LISTENER_PACKET_DOWN_AT", 150),
     )
 
 

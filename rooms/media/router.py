@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -50,6 +51,8 @@ LevelsCallback = Callable[[dict[str, float]], None]
 
 TICK_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
 MAX_LAG_SECONDS = 0.2  # catch up after short stalls; further behind, skip ahead (drop audio)
+SHORT_PACKET_MS, LONG_PACKET_MS = 20, 60  # listener packet lengths when they follow the crowd
+PRIMING_TICKS = 50  # 1 s of the mix primes a new encoder into the same mode (SILK, CELT)
 
 
 class RouterClosed(RuntimeError):
@@ -129,9 +132,11 @@ class Router:
         self._background: set[asyncio.Task[Any]] = set()
         self._clock: asyncio.Task[None] | None = None
         self._listener_encoder: OpusEncoder | None = None
-        self._ticks_per_packet = (
-            self.config.listener_packet_ms * SAMPLE_RATE // 1000 // FRAME_SAMPLES
-        )
+        self._packet_ms = self.config.listener_packet_ms or SHORT_PACKET_MS
+        self._ticks_per_packet = self._packet_ms * SAMPLE_RATE // 1000 // FRAME_SAMPLES
+        self._packet_switches = 0
+        # the listener mix's latest ticks, to warm up an encoder for a new packet length
+        self._listener_history: deque[np.ndarray] = deque(maxlen=PRIMING_TICKS)
         self._listener_blocks: list[np.ndarray] = []  # mixed ticks waiting for the next packet
         self._listener_timestamp = 0  # RTP timestamp of the first of them
         self._closed = False
@@ -244,6 +249,8 @@ class Router:
             "tick_ms_mean": round(1000 * self._tick_seconds / max(self._ticks, 1), 3),
             "tick_ms_max": round(1000 * self._max_tick_seconds, 1),
             "packets_sent": self._packets_sent,
+            "listener_packet_ms": self._packet_ms,
+            "packet_switches": self._packet_switches,
             "underruns": sum(p.fifo.underruns for p in peers),
         }
 
@@ -435,6 +442,7 @@ class Router:
             self._report_levels(stage)
         if not self._peers:
             self._listener_blocks.clear()
+            self._listener_history.clear()
             return
 
         timestamp = self._ticks * FRAME_SAMPLES
@@ -463,7 +471,10 @@ class Router:
         # everyone else (listeners, guests, muted speakers) gets the same packet, when one is due
         if not self._listener_blocks:
             self._listener_timestamp = timestamp
+            if self.config.listener_packet_ms is None:
+                self._follow_crowd(len(self._peers) - len(stage))
         self._listener_blocks.append(result.listener)
+        self._listener_history.append(result.listener)
         if len(self._listener_blocks) < self._ticks_per_packet:
             return
         heard = np.concatenate(self._listener_blocks)
@@ -489,6 +500,37 @@ class Router:
                 sent += 1
                 peer.packets_sent += 1
         self._packets_sent += sent
+
+    def _follow_crowd(self, listeners: int) -> None:
+        """At a packet boundary: 60 ms packets from `up_at` listeners on, 20 ms at `down_at`."""
+        if self._packet_ms == SHORT_PACKET_MS and listeners >= self.config.listener_packet_up_at:
+            self._switch_packets(LONG_PACKET_MS, listeners)
+        elif self._packet_ms != SHORT_PACKET_MS and (
+            listeners <= self.config.listener_packet_down_at
+        ):
+            self._switch_packets(SHORT_PACKET_MS, listeners)
+
+    def _switch_packets(self, packet_ms: int, listeners: int) -> None:
+        """Change the listeners' packet length between two packets, without a gap or a click.
+
+        The new encoder first encodes the mix's last ticks (output dropped): its state and
+        lookahead then continue the audio the listeners' decoders already have, and the RTP
+        timeline runs on unbroken (the next packet starts where the last one ended).
+        """
+        frame = packet_ms * SAMPLE_RATE // 1000
+        encoder = OpusEncoder(self.config.opus_bitrate, frame)
+        if self._listener_history:
+            history = np.concatenate(self._listener_history)
+            usable = history.size // frame * frame
+            for chunk in history[history.size - usable :].reshape(-1, frame):
+                encoder.encode(chunk)
+        self._listener_encoder = encoder
+        self._packet_ms = packet_ms
+        self._ticks_per_packet = frame // FRAME_SAMPLES
+        self._packet_switches += 1
+        logger.info(
+            "room %s: %d listeners, listener packets now %d ms", self.room_id, listeners, packet_ms
+        )
 
     def _report_levels(self, peers: list[_Peer]) -> None:
         levels = {p.peer_id: round(p.peak_level, 2) for p in peers if p.role == "speaker"}

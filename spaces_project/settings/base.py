@@ -222,6 +222,10 @@ SPACES_PRESENCE_TOUCH_SECONDS = 20  # heartbeats refresh presence at most this o
 SPACES_PRESENCE_STALE_SECONDS = int(os.environ.get("SPACES_PRESENCE_STALE_SECONDS", "90"))
 SPACES_GUEST_COOKIE_AGE = 60 * 60 * 24 * 365
 
+def _packet_ms(value: str) -> int | None:
+    return None if value.strip().lower() == "auto" else int(value)
+
+
 # Audio (rooms/media): ICE servers handed to the server's peers and to browsers, the local
 # addresses to gather candidates on, and the public addresses to announce behind 1:1 NAT.
 # The empty ICE list contacts nothing outside the machine.
@@ -230,7 +234,10 @@ SPACES_MEDIA = {
     "BIND_ADDRESSES": env_list("SPACES_MEDIA_BIND_ADDRESSES"),
     "ANNOUNCE_ADDRESSES": env_list("SPACES_MEDIA_ANNOUNCE_ADDRESSES"),
     "OPUS_BITRATE": int(os.environ.get("SPACES_OPUS_BITRATE", "32000")),
-    "LISTENER_PACKET_MS": int(os.environ.get("SPACES_LISTENER_PACKET_MS", "20")),
+    # "auto": 20 ms packets for listeners until UP_AT listeners, 60 ms until back to DOWN_AT
+    "LISTENER_PACKET_MS": _packet_ms(os.environ.get("SPACES_LISTENER_PACKET_MS", "auto")),
+    "LISTENER_PACKET_UP_AT": int(os.environ.get("SPACES_LISTENER_PACKET_UP_AT", "250")),
+    "LISTENER_PACKET_DOWN_AT": int(os.environ.get("SPACES_LISTENER_PACKET_DOWN_AT", "150")),
 }
 
 # Moderation (moderation/): report thresholds, guest rate limits, the suspension expiry job.
