@@ -52,6 +52,7 @@ LevelsCallback = Callable[[dict[str, float]], None]
 TICK_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
 MAX_LAG_SECONDS = 0.2  # catch up after short stalls; further behind, skip ahead (drop audio)
 SHORT_PACKET_MS, LONG_PACKET_MS = 20, 60  # listener packet lengths when they follow the crowd
+SWITCH_AFTER_TICKS = 50  # the crowd stays past a threshold for 1 s: joins settle first
 PRIMING_TICKS = 50  # 1 s of the mix primes a new encoder into the same mode (SILK, CELT)
 
 
@@ -135,6 +136,7 @@ class Router:
         self._packet_ms = self.config.listener_packet_ms or SHORT_PACKET_MS
         self._ticks_per_packet = self._packet_ms * SAMPLE_RATE // 1000 // FRAME_SAMPLES
         self._packet_switches = 0
+        self._crowd_ticks = 0  # how long the crowd has been past the threshold that switches
         # the listener mix's latest ticks, to warm up an encoder for a new packet length
         self._listener_history: deque[np.ndarray] = deque(maxlen=PRIMING_TICKS)
         self._listener_blocks: list[np.ndarray] = []  # mixed ticks waiting for the next packet
@@ -502,13 +504,22 @@ class Router:
         self._packets_sent += sent
 
     def _follow_crowd(self, listeners: int) -> None:
-        """At a packet boundary: 60 ms packets from `up_at` listeners on, 20 ms at `down_at`."""
-        if self._packet_ms == SHORT_PACKET_MS and listeners >= self.config.listener_packet_up_at:
-            self._switch_packets(LONG_PACKET_MS, listeners)
-        elif self._packet_ms != SHORT_PACKET_MS and (
-            listeners <= self.config.listener_packet_down_at
-        ):
-            self._switch_packets(SHORT_PACKET_MS, listeners)
+        """At a packet boundary: 60 ms packets from `up_at` listeners on, 20 ms at `down_at`.
+
+        The count must stay past the threshold for a second: a burst of joins or leaves (whose
+        handshakes load the loop) is over before the switch, and a blip does not switch at all.
+        """
+        if self._packet_ms == SHORT_PACKET_MS:
+            target = LONG_PACKET_MS if listeners >= self.config.listener_packet_up_at else None
+        else:
+            target = SHORT_PACKET_MS if listeners <= self.config.listener_packet_down_at else None
+        if target is None:
+            self._crowd_ticks = 0
+            return
+        self._crowd_ticks += self._ticks_per_packet
+        if self._crowd_ticks >= SWITCH_AFTER_TICKS:
+            self._crowd_ticks = 0
+            self._switch_packets(target, listeners)
 
     def _switch_packets(self, packet_ms: int, listeners: int) -> None:
         """Change the listeners' packet length between two packets, without a gap or a click.
