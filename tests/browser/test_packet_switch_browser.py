@@ -173,5 +173,5 @@ def test_a_guest_hears_the_tone_unbroken_while_the_packets_switch(new_page, sign
         )
         assert concealed <= 2880
         # and no 20 ms of the decoded audio went quiet
-        assert min(levels) > 0.3 * np.median(levels)
+        assert min(levels) > 0.6 * np.median(levels)  # without priming it dipped to 0.3
         assert tone_share(around, 440) > 0.9
