@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from aiortc import (
@@ -54,6 +55,14 @@ MAX_LAG_SECONDS = 0.2  # catch up after short stalls; further behind, skip ahead
 SHORT_PACKET_MS, LONG_PACKET_MS = 20, 60  # listener packet lengths when they follow the crowd
 SWITCH_AFTER_TICKS = 50  # the crowd stays past a threshold for 1 s: joins settle first
 PRIMING_TICKS = 50  # 1 s of the mix primes a new encoder into the same mode (SILK, CELT)
+
+
+class ListenerTap(Protocol):
+    """Something else fed the listener mix every tick (the HLS encoder): must not block."""
+
+    def feed(self, block: np.ndarray, wall_time: float) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class RouterClosed(RuntimeError):
@@ -152,6 +161,7 @@ class Router:
         self._max_tick_seconds = 0.0
         self._packets_sent = 0
         self._stage_cache: list[_Peer] | None = None  # speakers among the peers, see _stage()
+        self._taps: list[ListenerTap] = []
 
     # -- joining and leaving -------------------------------------------------------------------
 
@@ -194,12 +204,28 @@ class Router:
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
         self._listener_encoder = None
+        taps, self._taps = self._taps, []
+        for tap in taps:
+            try:
+                await tap.close()
+            except Exception:
+                logger.exception("room %s: closing a listener tap failed", self.room_id)
         if self._on_closed is not None:
             self._on_closed(self)
 
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def add_listener_tap(self, tap: ListenerTap) -> None:
+        """Feed `tap` the listener mix (20 ms mono blocks) every tick; closed with the router."""
+        if self._closed:
+            raise RouterClosed(self.room_id)
+        self._taps.append(tap)
+
+    @property
+    def listener_taps(self) -> list[ListenerTap]:
+        return list(self._taps)
 
     # -- moderation ------------------------------------------------------------------------------
 
@@ -442,6 +468,10 @@ class Router:
             peer.peak_level = max(peer.peak_level, float(level))
         if self._ticks % self._ticks_per_report == 0:
             self._report_levels(stage)
+        if self._taps:
+            wall_time = time.time()  # when the block was mixed: its program date-time
+            for tap in self._taps:
+                tap.feed(result.listener, wall_time)
         if not self._peers:
             self._listener_blocks.clear()
             self._listener_history.clear()
