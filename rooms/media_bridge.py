@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
 
-from . import events
+from . import events, hls
 from .media import JoinAborted, MediaConfig, OfferError, RouterClosed, RouterRegistry
 from .models import Participant, Room
 from .permissions import ON_STAGE
@@ -160,6 +160,7 @@ async def local_offer(
     """Answer an offer with this process's router of the room."""
     current = bridge()
     router = current.routers.get(str(room_id))
+    await hls.ensure_publishing(router, room_id)
     room_speakers = current.speakers.setdefault(room_id, {})
     try:
         if role == "speaker":
@@ -203,6 +204,7 @@ async def on_room_event(room_id: int, event: dict[str, Any]) -> None:
     if kind in ("room_ended", "room_cancelled"):
         current.speakers.pop(room_id, None)
         await current.routers.close(str(room_id))
+        await hls.on_room_ended(room_id)
         return
     router = current.routers.find(str(room_id))
     user = (event.get("user") or {}).get("id")

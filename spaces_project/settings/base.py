@@ -121,6 +121,28 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
+
+def hls_storage(media_root: Path) -> dict:
+    """Live HLS files: under MEDIA_ROOT/hls/ or, with SPACES_HLS_S3_BUCKET, in object storage
+    (credentials from the usual AWS_* environment variables)."""
+    bucket = os.environ.get("SPACES_HLS_S3_BUCKET")
+    if not bucket:
+        return {"BACKEND": "rooms.hls.LiveFileStorage", "OPTIONS": {"location": media_root / "hls"}}
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": os.environ.get("SPACES_HLS_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("SPACES_HLS_S3_REGION") or None,
+            "location": "hls",
+            "file_overwrite": True,
+            "default_acl": None,
+        },
+    }
+
+
+STORAGES["hls"] = hls_storage(MEDIA_ROOT)
+
 SITE_ID = 1
 LOGIN_REDIRECT_URL = "home"
 LOGIN_URL = "account_login"
@@ -222,6 +244,7 @@ SPACES_PRESENCE_TOUCH_SECONDS = 20  # heartbeats refresh presence at most this o
 SPACES_PRESENCE_STALE_SECONDS = int(os.environ.get("SPACES_PRESENCE_STALE_SECONDS", "90"))
 SPACES_GUEST_COOKIE_AGE = 60 * 60 * 24 * 365
 
+
 def _packet_ms(value: str) -> int | None:
     return None if value.strip().lower() == "auto" else int(value)
 
@@ -238,6 +261,14 @@ SPACES_MEDIA = {
     "LISTENER_PACKET_MS": _packet_ms(os.environ.get("SPACES_LISTENER_PACKET_MS", "auto")),
     "LISTENER_PACKET_UP_AT": int(os.environ.get("SPACES_LISTENER_PACKET_UP_AT", "250")),
     "LISTENER_PACKET_DOWN_AT": int(os.environ.get("SPACES_LISTENER_PACKET_DOWN_AT", "150")),
+}
+
+# HLS (rooms/hls.py): the listener mix as AAC in ~1 s fMP4 segments, for audiences past WebRTC.
+SPACES_HLS = {
+    "ENABLED": os.environ.get("SPACES_HLS", "on") != "off",
+    "SEGMENT_SECONDS": float(os.environ.get("SPACES_HLS_SEGMENT_SECONDS", "1.0")),
+    "WINDOW": int(os.environ.get("SPACES_HLS_WINDOW", "6")),  # segments in the live playlist
+    "BITRATE": int(os.environ.get("SPACES_HLS_BITRATE", "64000")),
 }
 
 # Moderation (moderation/): report thresholds, guest rate limits, the suspension expiry job.

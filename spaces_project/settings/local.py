@@ -11,3 +11,4 @@ EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.conso
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
 CSRF_TRUSTED_ORIGINS = ["http://127.0.0.1:8000", "http://localhost:8000"]
 MEDIA_ROOT = BASE_DIR / "var" / "media"
+STORAGES["hls"] = hls_storage(MEDIA_ROOT)  # noqa: F405
