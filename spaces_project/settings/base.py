@@ -266,7 +266,7 @@ SPACES_MEDIA = {
 # HLS (rooms/hls.py): the listener mix as AAC in ~1 s fMP4 segments, for audiences past WebRTC.
 SPACES_HLS = {
     "ENABLED": os.environ.get("SPACES_HLS", "on") != "off",
-    "SEGMENT_SECONDS": float(os.environ.get("SPACES_HLS_SEGMENT_SECONDS", "1.0")),
+    "SEGMENT_SECONDS": float(os.environ.get("SPACES_HLS_SEGMENT_SECONDS", "0.5")),  # see benchmarks
     "WINDOW": int(os.environ.get("SPACES_HLS_WINDOW", "6")),  # segments in the live playlist
     "BITRATE": int(os.environ.get("SPACES_HLS_BITRATE", "64000")),
 }
