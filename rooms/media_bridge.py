@@ -160,7 +160,8 @@ async def local_offer(
     """Answer an offer with this process's router of the room."""
     current = bridge()
     router = current.routers.get(str(room_id))
-    await hls.ensure_publishing(router, room_id)
+    if role == "speaker":  # the router that mixes the stage publishes the Space's HLS stream
+        await hls.ensure_publishing(router, room_id)
     room_speakers = current.speakers.setdefault(room_id, {})
     try:
         if role == "speaker":
