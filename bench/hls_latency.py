@@ -1,6 +1,8 @@
 """HLS from the mixer: glass-to-ear with plain HLS, and the AAC encoder's CPU per Space.
 
-    scripts/in-netns.sh .venv/bin/python bench/hls_latency.py --seconds 40 --players 200
+    scripts/in-netns.sh .venv/bin/python bench/hls_latency.py --seconds 60 --players 1000 \
+        [--segment-seconds 0.5]
+    .venv/bin/python bench/hls_latency.py --containers   # MPEG-TS against fMP4, bytes and CPU
 
 Glass-to-ear: a real aiortc speaker (WebRTC on loopback, as in the audio fan-out benchmark)
 plays a quiet 440 Hz tone with a loud 1 kHz beep every 2 s into a `rooms.media.Router`, whose
@@ -229,12 +231,48 @@ async def run(seconds: float, players: int, segment_seconds: float) -> None:
         )
 
 
+def compare_containers(seconds: float = 10.0) -> None:
+    """The same AAC-LC stream (mono, 48 kHz, 64 kbps) muxed as MPEG-TS and as fMP4/CMAF."""
+    n = np.arange(int(seconds * RATE))
+    audio = (8000 * np.sin(2 * np.pi * 440 * n / RATE)).astype(np.int16)
+    for fmt, options in [
+        ("mpegts", {}),
+        (
+            "mp4",
+            {
+                "movflags": "cmaf+frag_keyframe+empty_moov+default_base_moof",
+                "frag_duration": "1000000",
+            },
+        ),
+    ]:
+        buffer = io.BytesIO()
+        started = time.process_time()
+        with av.open(buffer, "w", format=fmt, options=options) as output:
+            stream = output.add_stream("aac", rate=RATE)
+            stream.layout, stream.bit_rate = "mono", 64_000
+            for index, block in enumerate(audio.reshape(-1, FRAME)):
+                frame = AudioFrame.from_ndarray(block.reshape(1, -1), format="s16", layout="mono")
+                frame.sample_rate, frame.pts = RATE, index * FRAME
+                output.mux(stream.encode(frame))
+            output.mux(stream.encode(None))
+        cpu = time.process_time() - started
+        size = len(buffer.getvalue())
+        print(
+            f"{fmt}: {size:,} bytes for {seconds:.0f} s = {size * 8 / seconds / 1000:.1f} kbps"
+            f" on the wire, encode + mux {cpu * 1000:.0f} ms"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=40)
     parser.add_argument("--players", type=int, default=200)
     parser.add_argument("--segment-seconds", type=float, default=1.0)
+    parser.add_argument("--containers", action="store_true", help="compare MPEG-TS and fMP4")
     args = parser.parse_args()
+    if args.containers:
+        compare_containers()
+        return
     asyncio.run(run(args.seconds, args.players, args.segment_seconds))
 
 
