@@ -101,7 +101,11 @@ async def ensure_publishing(router: Router, room_id: int) -> None:
     if not settings.SPACES_HLS["ENABLED"] or router in _publishing or router.closed:
         return
     _publishing.add(router)  # before any await: two offers at once start one stream
-    keep = await database_sync_to_async(_keeps_segments)(room_id)
+    try:
+        keep = await database_sync_to_async(_keeps_segments)(room_id)
+    except Exception:
+        _publishing.discard(router)  # the next offer tries again
+        raise
     writer = StorageWriter(room_id)
     now = time.time()
     segmenter = HlsSegmenter(
