@@ -141,12 +141,20 @@ async def test_the_stream_starts_with_the_audio_and_an_unrecorded_one_is_deleted
 
         await database_sync_to_async(services.room_end)(room=room, actor=live_space.host)
         folder = hls_dir / str(room.pk)
-        for _ in range(100):  # the end reaches the router through the hub
-            if not recorded and not os.listdir(folder):
+        playlist = folder / "live.m3u8"
+
+        def finished():  # the end reaches the router through the hub
+            if recorded:
+                return "#EXT-X-ENDLIST" in playlist.read_text()
+            return not os.listdir(folder)
+
+        for _ in range(100):
+            if finished():
                 break
             await asyncio.sleep(0.05)
         left = set(os.listdir(folder))
-        if recorded:
+        if recorded:  # the stream was ended and its segments kept for the recording
+            assert "#EXT-X-ENDLIST" in playlist.read_text()
             assert any(name.endswith(".m4s") for name in left)
         else:
             assert left == set()
