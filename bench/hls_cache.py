@@ -165,6 +165,10 @@ def main() -> None:
         daphne.terminate()
         nginx.wait(timeout=10)
         daphne.wait(timeout=10)
+        stream.join(timeout=5)
+        from rooms.hls import StorageWriter
+
+        StorageWriter(room.pk).clear()
     print(
         "| players | path | requests | answered 200 | players failed | requests to daphne |"
         " daphne requests per segment (max) | playlist requests to daphne per second |"
