@@ -10,6 +10,7 @@ deleted when its audio stops and when it ends. Served by `rooms.hls_views`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -82,6 +83,18 @@ class StorageWriter:
     def delete(self, name: str) -> None:
         self.storage.delete(room_path(self.room_id, name))
 
+    def delete_playlist_of(self, stream: HlsSegmenter) -> None:
+        """Delete the playlist if it is still this stream's (a restarted stream replaces it)."""
+        path = room_path(self.room_id, PLAYLIST)
+        try:
+            with self.storage.open(path, "rb") as file:
+                current = file.read()
+        except FileNotFoundError:
+            return
+        if stream.init_name.encode() in current:
+            self.storage.delete(path)
+            self._remove_empty_folder()
+
     def clear(self) -> None:
         """Delete every file of the Space's stream (the playlist included)."""
         try:
@@ -90,6 +103,12 @@ class StorageWriter:
             return
         for name in files:
             self.delete(name)
+        self._remove_empty_folder()
+
+    def _remove_empty_folder(self) -> None:
+        if isinstance(self.storage, FileSystemStorage):
+            with contextlib.suppress(OSError):  # not empty (a new stream began), or gone
+                os.rmdir(self.storage.path(str(self.room_id)))
 
 
 def _keeps_segments(room_id: int) -> bool:
@@ -123,9 +142,11 @@ async def ensure_publishing(router: Router, room_id: int) -> None:
     def finished(stream: HlsSegmenter) -> None:
         if not stream.keep:
             stream.remove_all()
-            writer.delete(PLAYLIST)
+            writer.delete_playlist_of(stream)
 
-    publisher = HlsPublisher(segmenter, on_closed=finished)
+    # a stream that is removed at once does not rewrite the playlist (which a restarted
+    # stream of the Space may already have replaced) before going
+    publisher = HlsPublisher(segmenter, on_closed=finished, final_playlist=keep)
     try:
         router.add_listener_tap(publisher)
     except RouterClosed:

@@ -158,15 +158,17 @@ class HlsSegmenter:
         self._fed += samples.shape[1]
         self._mux(self._audio.encode(frame))
 
-    def close(self) -> None:
-        """Flush the encoder, write the last segment and a playlist that says the stream ended."""
+    def close(self, *, playlist: bool = True) -> None:
+        """Flush the encoder, write the last segment and a playlist that says the stream ended
+        (not with `playlist=False`: a stream about to be removed need not rewrite it)."""
         if self.closed:
             return
         self.closed = True
-        self._mux(self._audio.encode(None))
+        self._mux(self._audio.encode(None), final=True)
         self._output.close()  # writes the last fragment (and an index the stream does not need)
         self._cut(final=True)
-        self._write_playlist(ended=True)
+        if playlist:
+            self._write_playlist(ended=True)
 
     def remove_all(self) -> None:
         """Delete every file this stream still has (for a Space that is not kept)."""
@@ -181,11 +183,11 @@ class HlsSegmenter:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _mux(self, packets: list[av.Packet]) -> None:
+    def _mux(self, packets: list[av.Packet], *, final: bool = False) -> None:
         for packet in packets:
             self._output.mux(packet)
             # the muxer writes a fragment out when the packet after its end arrives
-            self._cut(final=False)
+            self._cut(final=final)
             self._pending.append((int(packet.pts), int(packet.duration or AAC_FRAME)))
 
     def _cut(self, *, final: bool) -> None:
@@ -287,8 +289,10 @@ class HlsPublisher:
         *,
         backlog: int = 500,
         on_closed: Callable[[HlsSegmenter], None] | None = None,
+        final_playlist: bool = True,
     ) -> None:
         self.segmenter = segmenter
+        self._final_playlist = final_playlist
         self._queue: queue.Queue[object] = queue.Queue()
         self._backlog = backlog
         self._on_closed = on_closed
@@ -319,7 +323,7 @@ class HlsPublisher:
             try:
                 if item is _STOP:
                     if not failed:
-                        segmenter.close()
+                        segmenter.close(playlist=self._final_playlist)
                     break
                 if not failed:
                     block, wall_time = item  # type: ignore[misc]

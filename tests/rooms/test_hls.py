@@ -143,22 +143,44 @@ async def test_the_stream_starts_with_the_audio_and_an_unrecorded_one_is_deleted
         folder = hls_dir / str(room.pk)
         playlist = folder / "live.m3u8"
 
+        def files():
+            return set(os.listdir(folder)) if folder.exists() else set()
+
         def finished():  # the end reaches the router through the hub
             if recorded:
                 return "#EXT-X-ENDLIST" in playlist.read_text()
-            return not os.listdir(folder)
+            return not files()
 
         for _ in range(100):
             if finished():
                 break
             await asyncio.sleep(0.05)
-        left = set(os.listdir(folder))
+        left = files()
         if recorded:  # the stream was ended and its segments kept for the recording
             assert "#EXT-X-ENDLIST" in playlist.read_text()
             assert any(name.endswith(".m4s") for name in left)
         else:
-            assert left == set()
+            assert left == set() and not folder.exists()
         assert (await http.get(playlist_url(room))).status_code == 404
     finally:
         await speaker.close()
         await socket.close()
+
+
+def test_a_stream_that_stops_leaves_the_playlist_of_one_that_replaced_it(client, hls_dir):
+    room = RoomFactory()
+    old = stream(room, seconds=2.0)
+    writer = StorageWriter(room.pk)
+    new = HlsSegmenter(stream="beef", write=writer.write, delete=writer.delete)
+    for i, block in enumerate(tone(2.0).reshape(-1, 960)):
+        new.feed(block, 1_800_000_100 + i * 0.02)
+    old.close(playlist=False)  # what the old stream does when its router closes late
+    old.remove_all()
+    writer.delete_playlist_of(old)
+    tags, segments = parse(client.get(playlist_url(room)).content.decode())
+    assert tags["EXT-X-MAP"] == 'URI="beef-init.mp4"' and segments
+    assert not any(name.startswith("5eed") for name in os.listdir(hls_dir / str(room.pk)))
+    new.close(playlist=False)
+    new.remove_all()
+    writer.delete_playlist_of(new)
+    assert not (hls_dir / str(room.pk)).exists()
