@@ -112,6 +112,7 @@ class Router:
         await router.set_role(peer_id, "listener" | "speaker")  -> bool
         await router.disconnect(peer_id)  -> bool
         router.levels()  -> {peer_id: 0..1} for speakers;  router.stats()  -> dict
+        router.add_listener_tap(tap)  # e.g. the HLS publisher: fed the listener mix every tick
         await router.close()
 
     Offers must be audio only and include Opus (OfferError otherwise); the SDP answer carries
@@ -123,6 +124,8 @@ class Router:
     carries its mix-minus (one sendrecv section or two one-way sections both work).
     on_levels({peer_id: level}) is called at most once per config.levels_interval, and only
     when the rounded levels changed; it must not block (schedule work, do not await it).
+    Listeners' packets are 20 ms, or 60 ms while the room is large (config.listener_packet_*);
+    stats() says which, and how often it switched.
     """
 
     def __init__(
