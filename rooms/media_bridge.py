@@ -36,7 +36,7 @@ from django.db.models import Count
 
 from spaces_project.ratelimit import shared_cache
 
-from . import events
+from . import events, hls
 from .media import JoinAborted, MediaConfig, OfferError, RouterClosed, RouterRegistry
 from .media.sdp import OfferLimits, check_offer
 from .models import Participant, Room, RoomEvent
@@ -52,7 +52,9 @@ def media_config() -> MediaConfig:
         bind_addresses=media["BIND_ADDRESSES"],
         announce_addresses=media["ANNOUNCE_ADDRESSES"],
         opus_bitrate=media["OPUS_BITRATE"],
-        listener_packet_ms=media.get("LISTENER_PACKET_MS", 20),
+        listener_packet_ms=media.get("LISTENER_PACKET_MS"),
+        listener_packet_up_at=media.get("LISTENER_PACKET_UP_AT", 250),
+        listener_packet_down_at=media.get("LISTENER_PACKET_DOWN_AT", 150),
     )
 
 
@@ -273,6 +275,8 @@ async def local_offer(
     sdp = checked_offer(sdp)
     current = bridge()
     router = current.routers.get(str(room_id))
+    if role == "speaker":  # the router that mixes the stage publishes the Space's HLS stream
+        await hls.ensure_publishing(router, room_id)
     room_speakers = current.speakers.setdefault(room_id, {})
     try:
         if role != "speaker":
@@ -332,6 +336,7 @@ async def on_room_event(room_id: int, event: dict[str, Any]) -> None:
     if kind in ("room_ended", "room_cancelled"):
         current.speakers.pop(room_id, None)
         await current.routers.close(str(room_id))
+        await hls.on_room_ended(room_id)
         return
     if kind == "media_moved" and this_worker and current.routers.find(str(room_id)):
         # A worker that was thought dead (it stalled) and lost the Space lets its router go.

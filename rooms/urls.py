@@ -2,7 +2,7 @@ from django.urls import path
 
 from moderation import views as moderation_views
 
-from . import views
+from . import hls_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -20,6 +20,9 @@ urlpatterns = [
     path("s/<str:slug>/card.png", views.space_card, name="space_card"),
     path("s/<str:slug>/embed/", views.space_embed, name="space_embed"),
     path("oembed/", views.oembed, name="oembed"),
+    # The live HLS stream (rooms/hls_views.py): players past WebRTC, through HTTP caches.
+    path("s/<str:slug>/hls/live.m3u8", hls_views.live_playlist, name="space_live_playlist"),
+    path("s/<str:slug>/hls/<str:name>", hls_views.live_segment, name="space_live_segment"),
     # Reports about a Space, a post or a person in it are taken by the moderation app.
     path("s/<str:slug>/report/", moderation_views.report_space, name="space_report"),
 ]

@@ -11,13 +11,18 @@ process. Inputs and outputs are plain data: SDP strings, peer ids, dicts of leve
     await router.set_muted(peer_id, True); await router.set_role(peer_id, "listener")
     await router.disconnect(peer_id); router.levels(); router.stats(); await router.close()
 
+HLS: `router.add_listener_tap(HlsPublisher(HlsSegmenter(stream=..., write=..., delete=...)))`
+encodes the same listener mix as AAC in fMP4 segments with a live playlist, off the event loop.
+
 See `Router` for the full contract and `MediaConfig` for ICE servers and announced addresses.
 """
 
 from .config import MediaConfig
+from .hls import HlsPublisher, HlsSegmenter
 from .router import (
     JoinAborted,
     LevelsCallback,
+    ListenerTap,
     Role,
     Router,
     RouterClosed,
@@ -29,8 +34,11 @@ from .router import (
 from .sdp import OfferError
 
 __all__ = [
+    "HlsPublisher",
+    "HlsSegmenter",
     "JoinAborted",
     "LevelsCallback",
+    "ListenerTap",
     "MediaConfig",
     "OfferError",
     "Role",

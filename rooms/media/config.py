@@ -28,9 +28,13 @@ class MediaConfig:
         server behind 1:1 NAT. Empty means advertise the bound addresses.
     opus_bitrate: bits per second of every mono Opus stream the router sends.
     listener_packet_ms: Opus frame length of the stream every listener and guest hears: 20, 40
-        or 60. Longer packets mean fewer of them (a half or a third), and the server's cost per
-        listener is mostly per packet, at 20 or 40 ms more delay for listeners. Speakers always
-        hear their mix-minus in 20 ms packets.
+        or 60, or None (the default) for a length that follows the crowd. Longer packets mean
+        fewer of them (a half or a third), and the server's cost per listener is mostly per
+        packet, at 20 or 40 ms more delay for listeners. Speakers always hear their mix-minus in
+        20 ms packets.
+    listener_packet_up_at, listener_packet_down_at: with listener_packet_ms None, listeners get
+        20 ms packets until the Space has `up_at` listeners, then 60 ms packets until it is down
+        to `down_at` (the gap between them keeps a crowd near one threshold from flapping).
     connect_timeout: seconds a peer has, after its answer, to complete ICE and DTLS.
     close_timeout: seconds to wait for one peer connection to close before giving up on it.
     levels_interval: seconds between speaking-level reports (0.2 s is 5 per second).
@@ -40,7 +44,9 @@ class MediaConfig:
     bind_addresses: Sequence[str] = field(default_factory=list)
     announce_addresses: Sequence[str] = field(default_factory=list)
     opus_bitrate: int = 32_000
-    listener_packet_ms: int = 20
+    listener_packet_ms: int | None = None
+    listener_packet_up_at: int = 250
+    listener_packet_down_at: int = 150
     connect_timeout: float = 20.0
     close_timeout: float = 5.0
     levels_interval: float = 0.2
@@ -59,8 +65,11 @@ class MediaConfig:
             ipaddress.ip_address(address)  # a typo fails at startup, not at the first join
         if not 6_000 <= self.opus_bitrate <= 510_000:
             raise ValueError("opus_bitrate must be within Opus' 6-510 kbps")
-        if self.listener_packet_ms not in LISTENER_PACKET_MS:
-            raise ValueError(f"listener_packet_ms must be one of {LISTENER_PACKET_MS}")
+        fixed = self.listener_packet_ms
+        if fixed is not None and fixed not in LISTENER_PACKET_MS:
+            raise ValueError(f"listener_packet_ms must be one of {LISTENER_PACKET_MS} or None")
+        if not 0 <= self.listener_packet_down_at < self.listener_packet_up_at:
+            raise ValueError("listener_packet_down_at must be below listener_packet_up_at")
         if self.levels_interval <= 0 or self.connect_timeout <= 0 or self.close_timeout <= 0:
             raise ValueError("intervals and timeouts must be positive")
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from aiortc import (
@@ -50,6 +52,17 @@ LevelsCallback = Callable[[dict[str, float]], None]
 
 TICK_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
 MAX_LAG_SECONDS = 0.2  # catch up after short stalls; further behind, skip ahead (drop audio)
+SHORT_PACKET_MS, LONG_PACKET_MS = 20, 60  # listener packet lengths when they follow the crowd
+SWITCH_AFTER_TICKS = 50  # the crowd stays past a threshold for 1 s: joins settle first
+PRIMING_TICKS = 50  # 1 s of the mix primes a new encoder into the same mode (SILK, CELT)
+
+
+class ListenerTap(Protocol):
+    """Something else fed the listener mix every tick (the HLS encoder): must not block."""
+
+    def feed(self, block: np.ndarray, wall_time: float) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class RouterClosed(RuntimeError):
@@ -99,6 +112,7 @@ class Router:
         await router.set_role(peer_id, "listener" | "speaker")  -> bool
         await router.disconnect(peer_id)  -> bool
         router.levels()  -> {peer_id: 0..1} for speakers;  router.stats()  -> dict
+        router.add_listener_tap(tap)  # e.g. the HLS publisher: fed the listener mix every tick
         await router.close()
 
     Offers must be audio only and include Opus (OfferError otherwise); the SDP answer carries
@@ -110,6 +124,8 @@ class Router:
     carries its mix-minus (one sendrecv section or two one-way sections both work).
     on_levels({peer_id: level}) is called at most once per config.levels_interval, and only
     when the rounded levels changed; it must not block (schedule work, do not await it).
+    Listeners' packets are 20 ms, or 60 ms while the room is large (config.listener_packet_*);
+    stats() says which, and how often it switched.
     """
 
     def __init__(
@@ -129,9 +145,12 @@ class Router:
         self._background: set[asyncio.Task[Any]] = set()
         self._clock: asyncio.Task[None] | None = None
         self._listener_encoder: OpusEncoder | None = None
-        self._ticks_per_packet = (
-            self.config.listener_packet_ms * SAMPLE_RATE // 1000 // FRAME_SAMPLES
-        )
+        self._packet_ms = self.config.listener_packet_ms or SHORT_PACKET_MS
+        self._ticks_per_packet = self._packet_ms * SAMPLE_RATE // 1000 // FRAME_SAMPLES
+        self._packet_switches = 0
+        self._crowd_ticks = 0  # how long the crowd has been past the threshold that switches
+        # the listener mix's latest ticks, to warm up an encoder for a new packet length
+        self._listener_history: deque[np.ndarray] = deque(maxlen=PRIMING_TICKS)
         self._listener_blocks: list[np.ndarray] = []  # mixed ticks waiting for the next packet
         self._listener_timestamp = 0  # RTP timestamp of the first of them
         self._closed = False
@@ -145,6 +164,7 @@ class Router:
         self._max_tick_seconds = 0.0
         self._packets_sent = 0
         self._stage_cache: list[_Peer] | None = None  # speakers among the peers, see _stage()
+        self._taps: list[ListenerTap] = []
 
     # -- joining and leaving -------------------------------------------------------------------
 
@@ -187,12 +207,28 @@ class Router:
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
         self._listener_encoder = None
+        taps, self._taps = self._taps, []
+        for tap in taps:
+            try:
+                await tap.close()
+            except Exception:
+                logger.exception("room %s: closing a listener tap failed", self.room_id)
         if self._on_closed is not None:
             self._on_closed(self)
 
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def add_listener_tap(self, tap: ListenerTap) -> None:
+        """Feed `tap` the listener mix (20 ms mono blocks) every tick; closed with the router."""
+        if self._closed:
+            raise RouterClosed(self.room_id)
+        self._taps.append(tap)
+
+    @property
+    def listener_taps(self) -> list[ListenerTap]:
+        return list(self._taps)
 
     # -- moderation ------------------------------------------------------------------------------
 
@@ -244,6 +280,8 @@ class Router:
             "tick_ms_mean": round(1000 * self._tick_seconds / max(self._ticks, 1), 3),
             "tick_ms_max": round(1000 * self._max_tick_seconds, 1),
             "packets_sent": self._packets_sent,
+            "listener_packet_ms": self._packet_ms,
+            "packet_switches": self._packet_switches,
             "underruns": sum(p.fifo.underruns for p in peers),
         }
 
@@ -433,8 +471,13 @@ class Router:
             peer.peak_level = max(peer.peak_level, float(level))
         if self._ticks % self._ticks_per_report == 0:
             self._report_levels(stage)
+        if self._taps:
+            wall_time = time.time()  # when the block was mixed: its program date-time
+            for tap in self._taps:
+                tap.feed(result.listener, wall_time)
         if not self._peers:
             self._listener_blocks.clear()
+            self._listener_history.clear()
             return
 
         timestamp = self._ticks * FRAME_SAMPLES
@@ -463,7 +506,10 @@ class Router:
         # everyone else (listeners, guests, muted speakers) gets the same packet, when one is due
         if not self._listener_blocks:
             self._listener_timestamp = timestamp
+            if self.config.listener_packet_ms is None:
+                self._follow_crowd(len(self._peers) - len(stage))
         self._listener_blocks.append(result.listener)
+        self._listener_history.append(result.listener)
         if len(self._listener_blocks) < self._ticks_per_packet:
             return
         heard = np.concatenate(self._listener_blocks)
@@ -489,6 +535,46 @@ class Router:
                 sent += 1
                 peer.packets_sent += 1
         self._packets_sent += sent
+
+    def _follow_crowd(self, listeners: int) -> None:
+        """At a packet boundary: 60 ms packets from `up_at` listeners on, 20 ms at `down_at`.
+
+        The count must stay past the threshold for a second: a burst of joins or leaves (whose
+        handshakes load the loop) is over before the switch, and a blip does not switch at all.
+        """
+        if self._packet_ms == SHORT_PACKET_MS:
+            target = LONG_PACKET_MS if listeners >= self.config.listener_packet_up_at else None
+        else:
+            target = SHORT_PACKET_MS if listeners <= self.config.listener_packet_down_at else None
+        if target is None:
+            self._crowd_ticks = 0
+            return
+        self._crowd_ticks += self._ticks_per_packet
+        if self._crowd_ticks >= SWITCH_AFTER_TICKS:
+            self._crowd_ticks = 0
+            self._switch_packets(target, listeners)
+
+    def _switch_packets(self, packet_ms: int, listeners: int) -> None:
+        """Change the listeners' packet length between two packets, without a gap or a click.
+
+        The new encoder first encodes the mix's last ticks (output dropped): its state and
+        lookahead then continue the audio the listeners' decoders already have, and the RTP
+        timeline runs on unbroken (the next packet starts where the last one ended).
+        """
+        frame = packet_ms * SAMPLE_RATE // 1000
+        encoder = OpusEncoder(self.config.opus_bitrate, frame)
+        if self._listener_history:
+            history = np.concatenate(self._listener_history)
+            usable = history.size // frame * frame
+            for chunk in history[history.size - usable :].reshape(-1, frame):
+                encoder.encode(chunk)
+        self._listener_encoder = encoder
+        self._packet_ms = packet_ms
+        self._ticks_per_packet = frame // FRAME_SAMPLES
+        self._packet_switches += 1
+        logger.info(
+            "room %s: %d listeners, listener packets now %d ms", self.room_id, listeners, packet_ms
+        )
 
     def _report_levels(self, peers: list[_Peer]) -> None:
         levels = {p.peer_id: round(p.peak_level, 2) for p in peers if p.role == "speaker"}

@@ -153,6 +153,28 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
+
+def hls_storage(media_root: Path) -> dict:
+    """Live HLS files: under MEDIA_ROOT/hls/ or, with SPACES_HLS_S3_BUCKET, in object storage
+    (credentials from the usual AWS_* environment variables)."""
+    bucket = os.environ.get("SPACES_HLS_S3_BUCKET")
+    if not bucket:
+        return {"BACKEND": "rooms.hls.LiveFileStorage", "OPTIONS": {"location": media_root / "hls"}}
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": os.environ.get("SPACES_HLS_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("SPACES_HLS_S3_REGION") or None,
+            "location": "hls",
+            "file_overwrite": True,
+            "default_acl": None,
+        },
+    }
+
+
+STORAGES["hls"] = hls_storage(MEDIA_ROOT)
+
 SITE_ID = 1
 LOGIN_REDIRECT_URL = "home"
 LOGIN_URL = "account_login"
@@ -282,6 +304,11 @@ SPACES_PRESENCE_STALE_SECONDS = int(os.environ.get("SPACES_PRESENCE_STALE_SECOND
 SPACES_PRESENCE_TOUCH_SECONDS = min(20, SPACES_PRESENCE_STALE_SECONDS / 3)
 SPACES_GUEST_COOKIE_AGE = 60 * 60 * 24 * 365
 
+
+def _packet_ms(value: str) -> int | None:
+    return None if value.strip().lower() == "auto" else int(value)
+
+
 # Audio (rooms/media): ICE servers handed to the server's peers and to browsers, the local
 # addresses to gather candidates on, and the public addresses to announce behind 1:1 NAT.
 # The empty ICE list contacts nothing outside the machine.
@@ -290,10 +317,21 @@ SPACES_MEDIA = {
     "BIND_ADDRESSES": env_list("SPACES_MEDIA_BIND_ADDRESSES"),
     "ANNOUNCE_ADDRESSES": env_list("SPACES_MEDIA_ANNOUNCE_ADDRESSES"),
     "OPUS_BITRATE": int(os.environ.get("SPACES_OPUS_BITRATE", "32000")),
-    "LISTENER_PACKET_MS": int(os.environ.get("SPACES_LISTENER_PACKET_MS", "20")),
     # Offers' candidates at loopback, private or link-local addresses are dropped (the server
     # sends connectivity checks only to public addresses) unless inside one of these networks.
     "CANDIDATE_NETWORKS": env_list("SPACES_MEDIA_CANDIDATE_NETWORKS"),
+    # "auto": 20 ms packets for listeners until UP_AT listeners, 60 ms until back to DOWN_AT
+    "LISTENER_PACKET_MS": _packet_ms(os.environ.get("SPACES_LISTENER_PACKET_MS", "auto")),
+    "LISTENER_PACKET_UP_AT": int(os.environ.get("SPACES_LISTENER_PACKET_UP_AT", "250")),
+    "LISTENER_PACKET_DOWN_AT": int(os.environ.get("SPACES_LISTENER_PACKET_DOWN_AT", "150")),
+}
+
+# HLS (rooms/hls.py): the listener mix as AAC in ~1 s fMP4 segments, for audiences past WebRTC.
+SPACES_HLS = {
+    "ENABLED": os.environ.get("SPACES_HLS", "on") != "off",
+    "SEGMENT_SECONDS": float(os.environ.get("SPACES_HLS_SEGMENT_SECONDS", "0.5")),  # see benchmarks
+    "WINDOW": int(os.environ.get("SPACES_HLS_WINDOW", "6")),  # segments in the live playlist
+    "BITRATE": int(os.environ.get("SPACES_HLS_BITRATE", "64000")),
 }
 
 # Moderation (moderation/): report thresholds, guest rate limits, the suspension expiry job.

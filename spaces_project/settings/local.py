@@ -27,3 +27,4 @@ if _host not in {"0.0.0.0", "::", *_names}:  # noqa: S104 (a name, not a bind)
 ALLOWED_HOSTS = [*_names, "[::1]"]
 CSRF_TRUSTED_ORIGINS = [f"http://{name}:{_port}" for name in [*_names, "[::1]"]]
 MEDIA_ROOT = BASE_DIR / "var" / "media"
+STORAGES["hls"] = hls_storage(MEDIA_ROOT)  # noqa: F405

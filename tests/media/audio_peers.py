@@ -58,6 +58,7 @@ class Recording:
     """Everything a peer heard: (arrival time, mono block) pairs."""
 
     blocks: list[tuple[float, np.ndarray]] = field(default_factory=list)
+    pts: list[int] = field(default_factory=list)  # each block's place in the stream, in samples
 
     def between(self, start: float, end: float) -> np.ndarray:
         parts = [block for at, block in self.blocks if start <= at < end]
@@ -94,6 +95,7 @@ class AudioClient:
                 frame = await track.recv()
                 pcm = frame.to_ndarray().reshape(-1, len(frame.layout.channels))[:, 0]
                 self.recording.blocks.append((time.monotonic(), pcm.astype(np.int16)))
+                self.recording.pts.append(frame.pts)
         except MediaStreamError:
             pass
 

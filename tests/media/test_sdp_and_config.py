@@ -126,6 +126,7 @@ def test_configured_ice_servers_are_used_exactly():
         {"announce_addresses": ["203.0.113.300"]},
         {"opus_bitrate": 1_000},
         {"listener_packet_ms": 30},
+        {"listener_packet_up_at": 100, "listener_packet_down_at": 100},
         {"close_timeout": 0},
     ],
 )

@@ -16,9 +16,24 @@ def test_media_settings_reach_the_routers(settings):
     assert config.listener_packet_ms == 60
 
 
-def test_listeners_get_20_ms_packets_unless_told_otherwise(settings):
-    assert settings.SPACES_MEDIA["LISTENER_PACKET_MS"] == 20
-    assert media_config().listener_packet_ms == 20
+def test_listener_packets_follow_the_crowd_unless_told_otherwise(settings):
+    assert settings.SPACES_MEDIA["LISTENER_PACKET_MS"] is None  # SPACES_LISTENER_PACKET_MS=auto
+    config = media_config()
+    assert config.listener_packet_ms is None
+    assert (config.listener_packet_up_at, config.listener_packet_down_at) == (250, 150)
+
+
+def test_packet_thresholds_reach_the_routers_and_must_leave_a_gap(settings):
+    settings.SPACES_MEDIA = {
+        **settings.SPACES_MEDIA,
+        "LISTENER_PACKET_UP_AT": 400,
+        "LISTENER_PACKET_DOWN_AT": 300,
+    }
+    config = media_config()
+    assert (config.listener_packet_up_at, config.listener_packet_down_at) == (400, 300)
+    settings.SPACES_MEDIA = {**settings.SPACES_MEDIA, "LISTENER_PACKET_DOWN_AT": 400}
+    with pytest.raises(ValueError, match="down_at"):
+        media_config()
 
 
 def test_a_listener_packet_length_opus_cannot_carry_fails_at_startup(settings):

@@ -1,0 +1,198 @@
+"""docs/deploy/nginx.conf in front of daphne: many HLS players, a few requests to daphne.
+
+Debian's nginx runs the shipped configuration on loopback (its TLS lines swapped for a plain
+port), daphne serves the app on the test database, and a live stream is written in real time
+through the app's HLS storage. Players poll the playlist and fetch every new segment, as hls.js
+does, faster than it would; daphne's access log says how often each file was asked of it.
+"""
+
+import datetime
+import http.client
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.conf import settings
+
+from rooms.hls import StorageWriter
+from rooms.media.hls import HlsSegmenter
+from tests.factories import RoomFactory
+from tests.servers import free_port, process_env, start_daphne, wait_until_listening
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CONFIG = Path(settings.BASE_DIR) / "docs" / "deploy" / "nginx.conf"
+PLAYERS = 60
+SECONDS = 6.0
+
+
+def nginx_config(tmp: Path, port: int, redirect_port: int, daphne_port: int) -> Path:
+    """The shipped file on loopback ports and temporary paths, inside a minimal nginx.conf."""
+    shipped = CONFIG.read_text()
+    site = (
+        shipped.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{daphne_port};")
+        .replace("listen 443 ssl http2;", f"listen 127.0.0.1:{port};")
+        .replace("listen 80;", f"listen 127.0.0.1:{redirect_port};")
+        .replace("/var/cache/nginx/spaces-hls", str(tmp / "cache"))
+        .replace("/var/log/nginx/spaces-hls.log", str(tmp / "hls.log"))
+    )
+    site = "\n".join(line for line in site.splitlines() if "ssl_certificate" not in line)
+    assert f"127.0.0.1:{port}" in site and str(tmp / "cache") in site
+    (tmp / "site.conf").write_text(site)
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    main = tmp / "nginx.conf"
+    main.write_text(
+        f"{user}daemon off;\nworker_processes 2;\npid {tmp}/nginx.pid;\n"
+        f"error_log {tmp}/error.log warn;\nevents {{ worker_connections 1024; }}\n"
+        f"http {{\n  access_log {tmp}/access.log;\n"
+        + "".join(f"  {kind}_temp_path {tmp}/{kind};\n" for kind in ("client_body", "proxy"))
+        + "".join(f"  {kind}_temp_path {tmp}/{kind};\n" for kind in ("fastcgi", "uwsgi", "scgi"))
+        + f"  include {tmp}/site.conf;\n}}\n"
+    )
+    return main
+
+
+class LiveStream(threading.Thread):
+    """A Space's HLS stream written in real time (0.5 s segments), as its router would."""
+
+    def __init__(self, room) -> None:
+        super().__init__(daemon=True)
+        writer = StorageWriter(room.pk)
+        writer.clear()
+        self.segmenter = HlsSegmenter(
+            stream=f"{time.time_ns():x}"[:12],
+            write=writer.write,
+            delete=writer.delete,
+            segment_seconds=0.5,
+        )
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        n = np.arange(960)
+        started, fed = time.monotonic(), 0
+        while not self.stop.is_set():
+            while fed * 0.02 <= time.monotonic() - started:
+                block = (8000 * np.sin(2 * np.pi * 440 * (n + fed * 960) / 48_000)).astype(np.int16)
+                self.segmenter.feed(block, time.time())
+                fed += 1
+            time.sleep(0.005)
+
+
+def edge_age(playlist: str) -> float:
+    """How old the playlist's live edge is: now minus the end of its last segment."""
+    stamps = re.findall(r"PROGRAM-DATE-TIME:(\S+)\n#EXTINF:([0-9.]+)", playlist)
+    stamp, duration = stamps[-1]
+    end = datetime.datetime.fromisoformat(stamp).timestamp() + float(duration)
+    return time.time() - end
+
+
+def play(port, slug, until, fetched: Counter, ages: list, errors: list) -> None:
+    """One player: reload the playlist every 250 ms, fetch each segment it has not had."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    seen: set[str] = set()
+
+    def get(path: str) -> bytes:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            errors.append((path, response.status))
+        fetched[path.rsplit("/", 1)[1]] += 1
+        return body
+
+    try:
+        while time.monotonic() < until:
+            playlist = get(f"/s/{slug}/hls/live.m3u8").decode()
+            ages.append(edge_age(playlist))
+            names = re.findall(r"^([0-9a-f]+-\d+\.m4s)$", playlist, re.M)
+            names += re.findall(r'URI="([^"]+)"', playlist)
+            for name in names:
+                if name not in seen:
+                    seen.add(name)
+                    get(f"/s/{slug}/hls/{name}")
+            time.sleep(0.25)
+    except Exception as error:  # noqa: BLE001
+        errors.append(("player", repr(error)))
+    finally:
+        connection.close()
+
+
+def test_many_players_through_nginx_cause_a_few_origin_requests_per_segment(tmp_path):
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    assert os.path.exists(nginx), "nginx is missing: run scripts/install-test-deps.sh"
+    room = RoomFactory()
+    stream = LiveStream(room)
+    stream.start()
+    daphne_port, port, redirect_port = free_port(), free_port(), free_port()
+    log = open(tmp_path / "daphne.log", "w+b")  # noqa: SIM115
+    daphne = start_daphne(daphne_port, process_env(tmp_path / "mail", PYTHONUNBUFFERED="1"), log)
+    proxy = None
+    try:
+        wait_until_listening(daphne, daphne_port)
+        for kind in ("cache", "client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (tmp_path / kind).mkdir()
+        conf = nginx_config(tmp_path, port, redirect_port, daphne_port)
+        proxy = subprocess.Popen(
+            [nginx, "-c", str(conf), "-p", str(tmp_path), "-e", str(tmp_path / "error.log")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        wait_until_listening(proxy, port, timeout=10)
+        time.sleep(1.5)  # the first segments exist
+
+        fetched: Counter = Counter()
+        errors: list = []
+        ages: list = []
+        until = time.monotonic() + SECONDS
+        players = [
+            threading.Thread(target=play, args=(port, room.slug, until, fetched, ages, errors))
+            for _ in range(PLAYERS)
+        ]
+        for player in players:
+            player.start()
+        for player in players:
+            player.join(timeout=SECONDS + 20)
+    finally:
+        stream.stop.set()
+        stream.join(timeout=5)
+        if proxy is not None:
+            proxy.terminate()
+            proxy.wait(timeout=10)
+        daphne.terminate()
+        daphne.wait(timeout=10)
+        log.seek(0)
+        daphne_log = log.read().decode(errors="replace")
+        log.close()
+        StorageWriter(room.pk).clear()
+
+    assert not errors, errors[:5]
+    at_origin = Counter(
+        name for name in re.findall(rf'"GET /s/{room.slug}/hls/([^ "]+)', daphne_log)
+    )
+    segments = [name for name in fetched if name.endswith(".m4s")]
+    print(
+        f"{PLAYERS} players, {SECONDS:.0f} s: {sum(fetched.values())} requests to nginx, "
+        f"{sum(at_origin.values())} to daphne; {len(segments)} segments, each asked of daphne "
+        f"{max(at_origin[name] for name in segments)} time(s) at most; playlist "
+        f"{fetched['live.m3u8']} → {at_origin['live.m3u8']}; live edge age seen by players "
+        f"p50 {np.median(ages):.2f} s, p95 {np.percentile(ages, 95):.2f} s, max {max(ages):.2f} s"
+    )
+    assert len(segments) >= 8  # the stream went on: 0.5 s segments over 6 s
+    # every player got every segment it saw (the last ones were not seen by all in time) ...
+    assert len([name for name in segments if fetched[name] == PLAYERS]) >= 8
+    for name in segments:
+        assert fetched[name] <= PLAYERS
+        assert at_origin[name] <= 2, (name, at_origin[name])  # ... and daphne served each once
+    # the playlist: at most a couple of refreshes per second of its max-age, whatever N is
+    assert fetched["live.m3u8"] >= PLAYERS * SECONDS * 2
+    assert at_origin["live.m3u8"] <= 2 * (SECONDS + 2) + 2
+    # and what the players got was fresh: the live edge at most a segment and a half old
+    # (nginx's whole-second max-age, without the half-second slots, made that 2 s at p95)
+    assert np.percentile(ages, 95) < 1.2
