@@ -6,7 +6,7 @@
 // room/state.js (the one dispatcher), room/render.js and room/controls.js (drawing, per-role
 // controls). User text only ever goes through textContent.
 
-import { t, tn, interpolate } from "./i18n.js";
+import { gettext, ngettext, interpolate } from "./i18n.js";
 import { Audio } from "./room/audio.js";
 import { Connection } from "./room/connection.js";
 import { actionBar, handsQueue, inviteCard } from "./room/controls.js";
@@ -52,10 +52,10 @@ class RoomApp {
     this.side.classList.add("room-live");
     this.reactionsNode = el("div", { class: "reaction-float", "aria-hidden": "true" });
     this.searchInput = el("input", { type: "search", class: "audience-search", testid: "audience-search",
-      placeholder: t("Search listeners"), "aria-label": t("Search listeners"),
+      placeholder: gettext("Search listeners"), "aria-label": gettext("Search listeners"),
       oninput: () => { this.ui.search = this.searchInput.value; this.render(); } });
     const input = el("input", { type: "text", maxlength: "280", name: "text",
-      placeholder: t("Say something to the room"), "aria-label": t("Post") });
+      placeholder: gettext("Say something to the room"), "aria-label": gettext("Post") });
     this.postForm = el("form", { class: "post-form", testid: "post-form", onsubmit: (event) => {
       event.preventDefault();
       const text = input.value.trim();
@@ -63,7 +63,7 @@ class RoomApp {
       input.value = "";
       if (!this.connection.post(text)) this.state.pendingPosts.push(text);
       this.render();
-    } }, input, el("button", { type: "submit", class: "button button-small", text: t("Post") }));
+    } }, input, el("button", { type: "submit", class: "button button-small", text: gettext("Post") }));
     this.dialog = el("dialog", { class: "confirm", testid: "confirm-dialog" });
     this.root.replaceChildren(el("p", { class: "status status-line" }, this.statusNode, this.countNode), this.body, this.reactionsNode,
       this.announcer, this.dialog, this.audio.element);
@@ -87,7 +87,7 @@ class RoomApp {
     switch (event.type) {
       case "levels": {
         const spoken = renderLevels(this, this.body);
-        if (spoken.length) this.announce(interpolate(t("%(name)s is speaking"), { name: spoken[0] }));
+        if (spoken.length) this.announce(interpolate(gettext("%(name)s is speaking"), { name: spoken[0] }));
         return;
       }
       case "reactions":
@@ -139,8 +139,8 @@ class RoomApp {
   }
 
   roleChanged(from, to) {
-    const words = { host: t("You are now the host."), cohost: t("You are now a co-host."),
-      speaker: t("You are now a speaker. Unmute when you are ready."), listener: t("You are now a listener.") };
+    const words = { host: gettext("You are now the host."), cohost: gettext("You are now a co-host."),
+      speaker: gettext("You are now a speaker. Unmute when you are ready."), listener: gettext("You are now a listener.") };
     if (words[to]) this.announce(words[to]);
     for (const node of document.querySelectorAll(".messages")) node.remove();
     if (ON_STAGE.includes(from) && !ON_STAGE.includes(to)) this.audio.releaseMic();
@@ -180,7 +180,7 @@ class RoomApp {
   send(type, fields = {}) {
     this.state.flash = null;
     if (!this.connection.send(type, fields)) {
-      this.state.flash = { text: t("Not connected: try again in a moment."), kind: "error" };
+      this.state.flash = { text: gettext("Not connected: try again in a moment."), kind: "error" };
       this.render();
     }
   }
@@ -222,7 +222,7 @@ class RoomApp {
   }
 
   copyLink() {
-    const done = () => { this.state.flash = { text: t("Link copied."), kind: "info" }; this.render(); };
+    const done = () => { this.state.flash = { text: gettext("Link copied."), kind: "info" }; this.render(); };
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(this.shareUrl).then(done, () => this.showLink());
     } else {
@@ -233,7 +233,7 @@ class RoomApp {
   showLink() {
     const field = document.querySelector("[data-share-link]");
     if (field) { field.focus(); field.select(); }
-    this.state.flash = { text: t("Select the link and copy it."), kind: "info" };
+    this.state.flash = { text: gettext("Select the link and copy it."), kind: "info" };
     this.render();
   }
 
@@ -250,7 +250,7 @@ class RoomApp {
         el("p", { text, testid: "confirm-text" }),
         el("div", { class: "controls" },
           el("button", { type: "button", class: "button button-danger", text: yes, testid: "confirm-yes", onclick: answer(true) }),
-          el("button", { type: "button", class: "button button-ghost", text: t("Cancel"), testid: "confirm-no", onclick: answer(false) })));
+          el("button", { type: "button", class: "button button-ghost", text: gettext("Cancel"), testid: "confirm-no", onclick: answer(false) })));
       this.dialog.onclose = () => resolve(false);
       this.dialog.showModal();
     });
@@ -293,7 +293,7 @@ class RoomApp {
     if (ending) {
       this.setFallbackHidden(true);
       if (badge && (ending === "ended" || ending === "cancelled")) {
-        badge.textContent = ending === "ended" ? t("Ended") : t("Cancelled");
+        badge.textContent = ending === "ended" ? gettext("Ended") : gettext("Cancelled");
         badge.classList.remove("badge-live");
       }
       if (line) line.textContent = "";
@@ -311,7 +311,7 @@ class RoomApp {
     }
     const live = snapshot.room.state === "live";
     this.setFallbackHidden(live);
-    if (badge && live) { badge.textContent = t("Live"); badge.classList.add("badge-live"); }
+    if (badge && live) { badge.textContent = gettext("Live"); badge.classList.add("badge-live"); }
     if (line) line.textContent = youLine(snapshot.you, this.staff);
     document.title = `${snapshot.room.title} · Spaces`;
     if (!live) {
@@ -321,7 +321,7 @@ class RoomApp {
       return;
     }
     this.countNode.textContent = interpolate(
-      tn("%(n)s listening", "%(n)s listening", snapshot.listeners), { n: snapshot.listeners });
+      ngettext("%(n)s listening", "%(n)s listening", snapshot.listeners), { n: snapshot.listeners });
     const bar = actionBar(this);
     document.body.classList.toggle("has-action-bar", Boolean(bar));
     this.body.replaceChildren(...[
