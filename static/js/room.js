@@ -7,6 +7,7 @@
 // controls). User text only ever goes through textContent.
 
 import { gettext, ngettext, interpolate } from "./i18n.js";
+import { setPlaybackState, setSpaceMediaSession } from "./media-session.js";
 import { Audio } from "./room/audio.js";
 import { Connection } from "./room/connection.js";
 import { actionBar, handsQueue, inviteCard } from "./room/controls.js";
@@ -26,6 +27,9 @@ class RoomApp {
     this.shareUrl = root.dataset.shareUrl || location.href;
     this.state = initialState();
     this.ui = { openMenu: null, reactOpen: false, search: "" };
+    // Audio stopped on purpose (the lock screen's or a headset's pause): not restarted by itself.
+    this.paused = false;
+    this.mediaSessionKey = null;
     this.connection = new Connection({
       slug: this.slug,
       onEvent: (event) => this.handle(event),
@@ -153,6 +157,7 @@ class RoomApp {
       if (this.audio.want) this.audio.stop();
       return;
     }
+    if (this.paused) return;
     const onStage = isOnStage(this.state);
     const mine = myTile(this.state);
     const muted = mine ? mine.muted : snap.you.muted;
@@ -186,8 +191,37 @@ class RoomApp {
   }
 
   listen() {
+    this.paused = false;
     this.audio.start({ publish: false, muted: true });
     this.render();
+  }
+
+  // Play and pause from the lock screen, a headset or the Listen button: audio really starts
+  // (through the same path as Listen, or the stage's own connection) and really stops.
+  resume() {
+    if (isOnStage(this.state)) {
+      this.paused = false;
+      this.syncAudio().then(() => this.render());
+    } else {
+      this.listen();
+    }
+  }
+
+  pause() {
+    this.paused = true;
+    this.audio.stop();
+    this.render();
+  }
+
+  // The lock screen shows the Space's title and host, and its play/pause drive this page.
+  updateMediaSession(room) {
+    const key = JSON.stringify([room.title, room.host && room.host.name]);
+    if (key === this.mediaSessionKey) return;
+    this.mediaSessionKey = key;
+    const data = document.getElementById("media-session-data");
+    const artwork = data ? JSON.parse(data.textContent).artwork : null;
+    setSpaceMediaSession({ title: room.title, host: room.host ? room.host.name : "", artwork,
+      play: () => this.resume(), pause: () => this.pause() });
   }
 
   toggleMute() {
@@ -278,6 +312,7 @@ class RoomApp {
   // The Space is over for this page: ended, cancelled, removed, left or refused.
   finish() {
     this.audio.stop();
+    setPlaybackState("none");
     this.connection.close();
     this.render();
   }
@@ -311,6 +346,8 @@ class RoomApp {
     }
     const live = snapshot.room.state === "live";
     this.setFallbackHidden(live);
+    this.updateMediaSession(snapshot.room);
+    setPlaybackState(this.audio.want ? "playing" : "paused");
     if (badge && live) { badge.textContent = gettext("Live"); badge.classList.add("badge-live"); }
     if (line) line.textContent = youLine(snapshot.you, this.staff);
     document.title = `${snapshot.room.title} · Spaces`;

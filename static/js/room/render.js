@@ -189,9 +189,9 @@ export function listenControl(app) {
     return el("button", { type: "button", class: "button listen-big", testid: "play",
       onclick: () => app.audio.play() }, gettext("Tap to hear the room"));
   }
-  if (ON_STAGE.includes(snapshot.you.role) || app.audio.want) return null;
+  if ((ON_STAGE.includes(snapshot.you.role) && !app.paused) || app.audio.want) return null;
   return el("button", { type: "button", class: "button listen-big", testid: "listen",
-    onclick: () => app.listen() }, icon("play"), gettext("Listen"));
+    onclick: () => app.resume() }, icon("play"), gettext("Listen"));
 }
 
 export function endedPanel(app) {
