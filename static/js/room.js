@@ -239,6 +239,7 @@ class RoomApp {
   }
 
   async retryMicrophone() {
+    this.paused = false;
     const mine = myTile(this.state);
     this.audio.releaseMic();
     await this.audio.start({ publish: isOnStage(this.state), muted: mine ? mine.muted : true });
