@@ -208,7 +208,7 @@ def report_target(
     if person:
         people = User.objects.select_related("profile")
         if room is None:
-            found = people.filter(username=person).first()
+            found = people.filter(username__iexact=person).first()  # handles ignore case
         else:
             in_space = Q(participations__room=room) | Q(hosted_rooms=room)
             found = people.filter(in_space, pk=_int(person)).distinct().first()

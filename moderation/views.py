@@ -48,7 +48,7 @@ def report_space(request: HttpRequest, slug: str) -> HttpResponse:
 def report_person(request: HttpRequest, username: str) -> HttpResponse:
     """Report a person from their profile (`/u/<username>/report/`)."""
     target = selectors.report_target(person=username)
-    return _report(request, target, back=reverse("profile_detail", args=[username]))
+    return _report(request, target, back=reverse("profile_detail", args=[target.person.username]))
 
 
 def _report(request: HttpRequest, target: ReportTarget, back: str) -> HttpResponse:
@@ -100,7 +100,7 @@ def _what(target: ReportTarget) -> str:
 @login_required
 @require_POST
 def person_block(request: HttpRequest, username: str) -> HttpResponse:
-    person = get_object_or_404(User, username=username)
+    person = get_object_or_404(User, username__iexact=username)  # handles ignore case
     try:
         services.block_create(blocker=request.user, blocked=person)
     except ModerationRefused as refused:
@@ -111,13 +111,13 @@ def person_block(request: HttpRequest, username: str) -> HttpResponse:
             f"You blocked {person.display_name}. They can't be brought on stage by you or ask to "
             "speak in your Spaces, and you won't see their posts.",
         )
-    return redirect("profile_detail", username=username)
+    return redirect("profile_detail", username=person.username)
 
 
 @login_required
 @require_POST
 def person_unblock(request: HttpRequest, username: str) -> HttpResponse:
-    person = get_object_or_404(User, username=username)
+    person = get_object_or_404(User, username__iexact=username)
     if services.block_delete(blocker=request.user, blocked=person):
         messages.success(request, f"You unblocked {person.display_name}.")
-    return redirect("profile_detail", username=username)
+    return redirect("profile_detail", username=person.username)

@@ -17,6 +17,8 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from spaces_project import backpressure, ratelimit
 
@@ -24,6 +26,7 @@ from . import events, live, media_bridge, snapshot
 from .exceptions import ActionRefused
 from .protocol import ProtocolError, parse
 from .realtime import hub
+from .socket_language import socket_language
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +92,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
     held: list[str] | None = None
     early_groups: list[str] = []  # noqa: RUF012 (replaced per socket, never mutated)
     worker: asyncio.Task | None = None
+    # The language of the page that opened this socket: its messages are written in it.
+    language: str | None = None
 
     # Channels runs `aclose_old_connections` in a thread for every message a consumer receives;
     # the handlers that touch the ORM do so through database_sync_to_async, which closes stale
@@ -97,7 +102,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        if self.language is None:
+            self.language = await socket_language(self.scope)
+        with translation.override(self.language):
+            await handler(message)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -271,10 +279,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not self.limits.take() or self.inbox.qsize() >= settings.SPACES_SOCKET_QUEUE:
             self.flood_strikes += 1
             if self.flood_strikes > settings.SPACES_SOCKET_FLOOD_STRIKES:
-                await self.refuse(Close.FLOOD, "rate_limited", "Too many messages; goodbye.")
+                await self.refuse(Close.FLOOD, "rate_limited", _("Too many messages; goodbye."))
                 await self.cleanup()
             elif self.flood_strikes == 1 or self.flood_strikes % 10 == 0:
-                await self.send_error("rate_limited", "Slow down: too many messages.")
+                await self.send_error("rate_limited", _("Slow down: too many messages."))
             return
         self.inbox.put_nowait(text_data)
 
@@ -293,7 +301,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except ProtocolError as error:
             self.bad_messages += 1
             if self.bad_messages > settings.SPACES_SOCKET_BAD_MESSAGES:
-                await self.refuse(Close.BAD_INPUT, error.code, "Too many invalid messages.")
+                await self.refuse(Close.BAD_INPUT, error.code, _("Too many invalid messages."))
                 await self.cleanup()
             else:
                 await self.send_error(error.code, error.message)
@@ -315,7 +323,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             # Actions are atomic, so a failure changed nothing; the socket stays up.
             logger.exception("Room socket message %s failed", message.type)
             await self.send_error(
-                "server_error", "Something went wrong; nothing was changed.", ref=message.type
+                "server_error", _("Something went wrong; nothing was changed."), ref=message.type
             )
 
     async def act(self, operation: str, **fields: Any) -> Any:

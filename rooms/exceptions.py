@@ -24,7 +24,8 @@ class ActionRefused(Exception):
     def __init__(self, code: Code | str, message: str) -> None:
         super().__init__(message)
         self.code = Code(code)
-        self.message = message
+        # A lazy translation is written out now, in the language of whoever is being answered.
+        self.message = str(message)
 
     def __repr__(self) -> str:
         return f"ActionRefused({self.code.value!r}, {self.message!r})"

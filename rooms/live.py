@@ -20,6 +20,7 @@ from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
+from django.utils.translation import gettext as _
 
 from spaces_project import ratelimit
 
@@ -379,13 +380,13 @@ def _user(user_id: int):
 
     found = User.objects.filter(pk=user_id, is_active=True).select_related("profile").first()
     if found is None:
-        raise Refused("not_in_space", "That person is not in this Space.")
+        raise Refused("not_in_space", _("That person is not in this Space."))
     return found
 
 
 def act(*, viewer: Viewer, operation: str, **fields: Any) -> Any:
     if viewer.is_guest:
-        raise Refused("not_signed_in", "Sign in to do that.")
+        raise Refused("not_signed_in", _("Sign in to do that."))
     actor = account_check(viewer.user_id, viewer)
     if not ratelimit.allow(
         "person_actions",
@@ -398,7 +399,7 @@ def act(*, viewer: Viewer, operation: str, **fields: Any) -> Any:
             "person_posts", str(actor.pk), limit=settings.SPACES_PERSON_POSTS, seconds=60
         )
     ):
-        raise Refused("rate_limited", "Slow down: too many actions from your account.")
+        raise Refused("rate_limited", _("Slow down: too many actions from your account."))
     room = Room.objects.get(pk=viewer.room_id)
     target = _user(fields["target"]) if "target" in fields else None
     match operation:
@@ -417,14 +418,14 @@ def act(*, viewer: Viewer, operation: str, **fields: Any) -> Any:
         case "invite_accept" | "invite_decline":
             invite = Invite.objects.filter(pk=fields["invite"], room=room).first()
             if invite is None or invite.invitee_id != actor.pk:
-                raise Refused("not_found", "There is no such invite for you in this Space.")
+                raise Refused("not_found", _("There is no such invite for you in this Space."))
             if operation == "invite_accept":
                 return services.invite_accept(invite=invite, user=actor)
             return services.invite_decline(invite=invite, user=actor)
         case "invite_revoke":
             invite = Invite.objects.filter(pk=fields["invite"], room=room).first()
             if invite is None:
-                raise Refused("not_found", "There is no such invite in this Space.")
+                raise Refused("not_found", _("There is no such invite in this Space."))
             return services.invite_revoke(invite=invite, actor=actor)
         case "promote":
             promote = (

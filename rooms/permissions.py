@@ -29,6 +29,8 @@ from enum import StrEnum
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, Permission
 from django.db.models import Exists, Q
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .exceptions import ActionRefused, Code
 from .models import Participant, Role, Room
@@ -108,9 +110,9 @@ ACTING_ON_OTHERS: dict[Action, frozenset[Standing]] = {
 OUTRANK = frozenset({Action.MOVE_TO_AUDIENCE, Action.MUTE, Action.REMOVE})
 
 MESSAGES = {
-    Code.NOT_SIGNED_IN: "Sign in to do that.",
-    Code.REMOVED: "You were removed from this Space.",
-    Code.NOT_ALLOWED: "Your role in this Space does not allow that.",
+    Code.NOT_SIGNED_IN: gettext_lazy("Sign in to do that."),
+    Code.REMOVED: gettext_lazy("You were removed from this Space."),
+    Code.NOT_ALLOWED: gettext_lazy("Your role in this Space does not allow that."),
 }
 
 
@@ -124,7 +126,7 @@ class Refusal:
 
 
 def _refuse(code: Code, message: str | None = None) -> Refusal:
-    return Refusal(code, message or MESSAGES[code])
+    return Refusal(code, str(message or MESSAGES[code]))
 
 
 def refusal(
@@ -148,25 +150,26 @@ def refusal(
         return _refuse(Code.REMOVED)
     needed = Room.State.SCHEDULED if action in SCHEDULED_ACTIONS else Room.State.LIVE
     if room_state != needed:
-        word = "scheduled" if needed == Room.State.SCHEDULED else "live"
-        return _refuse(Code.WRONG_STATE, f"That only works while the Space is {word}.")
+        if needed == Room.State.SCHEDULED:
+            return _refuse(Code.WRONG_STATE, _("That only works while the Space is scheduled."))
+        return _refuse(Code.WRONG_STATE, _("That only works while the Space is live."))
 
     if action in (Action.JOIN, Action.REMIND):
         return None
     if action in (Action.GO_LIVE, Action.EDIT, Action.CANCEL, Action.END):
         if actor == Standing.HOST or staff:
             return None
-        return _refuse(Code.NOT_ALLOWED, "Only the host can do that.")
+        return _refuse(Code.NOT_ALLOWED, _("Only the host can do that."))
     if action in (Action.LEAVE, Action.HAND_LOWER, Action.INVITE_RESPOND):
         if actor in PRESENT:
             return None
-        return _refuse(Code.NOT_IN_SPACE, "Join the Space first.")
+        return _refuse(Code.NOT_IN_SPACE, _("Join the Space first."))
     if action == Action.HAND_RAISE:
         if actor == Standing.LISTENER:
             return None
         if actor in ON_STAGE:
-            return _refuse(Code.NOT_ALLOWED, "You are already on stage.")
-        return _refuse(Code.NOT_IN_SPACE, "Join the Space first.")
+            return _refuse(Code.NOT_ALLOWED, _("You are already on stage."))
+        return _refuse(Code.NOT_IN_SPACE, _("Join the Space first."))
 
     # The rest act on a person: possibly oneself.
     if target is None:
@@ -175,22 +178,22 @@ def refusal(
         return _self_refusal(action, actor)
     if action == Action.UNMUTE:
         # Nobody opens someone else's microphone, not even staff.
-        return _refuse(Code.NOT_ALLOWED, "Only they can unmute themselves.")
+        return _refuse(Code.NOT_ALLOWED, _("Only they can unmute themselves."))
     allowed_roles = ACTING_ON_OTHERS[action]
     if not staff and actor not in allowed_roles:
         if allowed_roles == HOST_ONLY:
-            return _refuse(Code.NOT_ALLOWED, "Only the host can do that.")
-        return _refuse(Code.NOT_ALLOWED, "Only the host and co-hosts can do that.")
+            return _refuse(Code.NOT_ALLOWED, _("Only the host can do that."))
+        return _refuse(Code.NOT_ALLOWED, _("Only the host and co-hosts can do that."))
     if target in (Standing.OUTSIDER, Standing.GUEST) or (
         target == Standing.REMOVED and action != Action.REMOVE
     ):
-        return _refuse(Code.NOT_IN_SPACE, "That person is not in this Space.")
+        return _refuse(Code.NOT_IN_SPACE, _("That person is not in this Space."))
     if target == Standing.HOST and not (staff and action in (Action.MUTE, Action.REMOVE)):
-        return _refuse(Code.NOT_ALLOWED, "Nobody can do that to the host.")
+        return _refuse(Code.NOT_ALLOWED, _("Nobody can do that to the host."))
     if action in OUTRANK and target in RANK:
         rank = STAFF_RANK if staff else RANK[actor]
         if rank <= RANK[target]:
-            return _refuse(Code.NOT_ALLOWED, "Only someone above them can do that.")
+            return _refuse(Code.NOT_ALLOWED, _("Only someone above them can do that."))
     if target not in TARGET_STANDINGS[action]:
         return _refuse(Code.WRONG_STATE, _wrong_target_message(action))
     return None
@@ -198,31 +201,31 @@ def refusal(
 
 def _self_refusal(action: Action, actor: Standing) -> Refusal | None:
     if actor not in PRESENT:
-        return _refuse(Code.NOT_IN_SPACE, "Join the Space first.")
+        return _refuse(Code.NOT_IN_SPACE, _("Join the Space first."))
     if action in (Action.MUTE, Action.UNMUTE):
         if actor in ON_STAGE:
             return None
-        return _refuse(Code.WRONG_STATE, "Only people on stage have a microphone.")
+        return _refuse(Code.WRONG_STATE, _("Only people on stage have a microphone."))
     if action == Action.MOVE_TO_AUDIENCE:
         if actor == Standing.HOST:
-            return _refuse(Code.NOT_ALLOWED, "The host stays on stage; leave to hand over.")
+            return _refuse(Code.NOT_ALLOWED, _("The host stays on stage; leave to hand over."))
         return None
-    return _refuse(Code.NOT_ALLOWED, "You can't do that to yourself.")
+    return _refuse(Code.NOT_ALLOWED, _("You can't do that to yourself."))
 
 
 def _wrong_target_message(action: Action) -> str:
     return {
-        Action.HAND_ACCEPT: "Only listeners raise hands.",
-        Action.HAND_DECLINE: "Only listeners raise hands.",
-        Action.INVITE_SPEAKER: "Only listeners can be invited to speak.",
-        Action.INVITE_COHOST: "Only listeners and speakers can be invited to co-host.",
-        Action.SPEAKER_PROMOTE: "Only listeners can be brought up to speak.",
-        Action.COHOST_PROMOTE: "Only listeners and speakers can become co-hosts.",
-        Action.MOVE_TO_AUDIENCE: "They are not on stage.",
-        Action.COHOST_REMOVE: "They are not a co-host.",
-        Action.MUTE: "They are not on stage.",
-        Action.UNMUTE: "They are not on stage.",
-    }.get(action, "That does not apply to them.")
+        Action.HAND_ACCEPT: _("Only listeners raise hands."),
+        Action.HAND_DECLINE: _("Only listeners raise hands."),
+        Action.INVITE_SPEAKER: _("Only listeners can be invited to speak."),
+        Action.INVITE_COHOST: _("Only listeners and speakers can be invited to co-host."),
+        Action.SPEAKER_PROMOTE: _("Only listeners can be brought up to speak."),
+        Action.COHOST_PROMOTE: _("Only listeners and speakers can become co-hosts."),
+        Action.MOVE_TO_AUDIENCE: _("They are not on stage."),
+        Action.COHOST_REMOVE: _("They are not a co-host."),
+        Action.MUTE: _("They are not on stage."),
+        Action.UNMUTE: _("They are not on stage."),
+    }.get(action, _("That does not apply to them."))
 
 
 # Reading standings from the database.
@@ -318,7 +321,8 @@ def check_invite_revoke(actor, room: Room, invite) -> None:
     if standing == Standing.REMOVED:
         raise _refuse(Code.REMOVED).error()
     if standing not in allowed:
-        raise _refuse(Code.NOT_ALLOWED, "Only the host and co-hosts can withdraw invites.").error()
+        message = _("Only the host and co-hosts can withdraw invites.")
+        raise _refuse(Code.NOT_ALLOWED, message).error()
 
 
 def can(actor, action: Action, room: Room, target=None) -> bool:

@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 MAX_FRAME_BYTES = 64 * 1024
 MAX_POST_CHARS = 280
 MAX_SDP_CHARS = 32 * 1024
@@ -34,17 +36,29 @@ class Field:
     def check(self, name: str, value: Any) -> Any:
         # bool is an int in Python; an id must not be `true`.
         if not isinstance(value, self.kind) or (self.kind is int and isinstance(value, bool)):
-            raise ProtocolError("invalid_field", f"'{name}' must be {self.kind.__name__}.")
+            raise ProtocolError(
+                "invalid_field",
+                _("'%(name)s' must be %(kind)s.") % {"name": name, "kind": self.kind.__name__},
+            )
         if self.kind is int and not 0 < value < 2**63:
-            raise ProtocolError("invalid_field", f"'{name}' is out of range.")
+            raise ProtocolError("invalid_field", _("'%(name)s' is out of range.") % {"name": name})
         # Text is stored and sent on: no NUL (PostgreSQL refuses it) and no lone surrogates
         # (JSON can carry them, UTF-8 cannot).
         if self.kind is str and ("\x00" in value or not _encodable(value)):
-            raise ProtocolError("invalid_field", f"'{name}' is not valid text.")
+            raise ProtocolError(
+                "invalid_field", _("'%(name)s' is not valid text.") % {"name": name}
+            )
         if self.max_length is not None and len(value) > self.max_length:
-            raise ProtocolError("invalid_field", f"'{name}' is longer than {self.max_length}.")
+            raise ProtocolError(
+                "invalid_field",
+                _("'%(name)s' is longer than %(max)s.") % {"name": name, "max": self.max_length},
+            )
         if self.choices is not None and value not in self.choices:
-            raise ProtocolError("invalid_field", f"'{name}' must be one of {list(self.choices)}.")
+            raise ProtocolError(
+                "invalid_field",
+                _("'%(name)s' must be one of %(choices)s.")
+                % {"name": name, "choices": list(self.choices)},
+            )
         return value
 
 
@@ -98,33 +112,37 @@ class Message:
 def parse(frame: str | bytes | None) -> Message:
     """Turn one WebSocket frame into a validated message, or raise ProtocolError."""
     if not isinstance(frame, str):
-        raise ProtocolError("not_text", "Messages are JSON text frames.")
+        raise ProtocolError("not_text", _("Messages are JSON text frames."))
     # A character is up to 4 bytes in UTF-8: only long frames need encoding to be measured.
     if len(frame) > MAX_FRAME_BYTES or (
         len(frame) * 4 > MAX_FRAME_BYTES
         and len(frame.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES
     ):
-        raise ProtocolError("too_large", f"Messages are at most {MAX_FRAME_BYTES} bytes.")
+        raise ProtocolError(
+            "too_large", _("Messages are at most %(n)s bytes.") % {"n": MAX_FRAME_BYTES}
+        )
     try:
         data = json.loads(frame)
     except (ValueError, RecursionError):
-        raise ProtocolError("bad_json", "The message is not valid JSON.") from None
+        raise ProtocolError("bad_json", _("The message is not valid JSON.")) from None
     if not isinstance(data, dict):
-        raise ProtocolError("bad_message", "A message is a JSON object with a 'type'.")
+        raise ProtocolError("bad_message", _("A message is a JSON object with a 'type'."))
     kind = data.get("type")
     if not isinstance(kind, str) or kind not in SCHEMAS:
-        raise ProtocolError("unknown_type", "Unknown message type.")
+        raise ProtocolError("unknown_type", _("Unknown message type."))
     schema = SCHEMAS[kind]
     extra = set(data) - set(schema) - {"type"}
     if extra:
-        raise ProtocolError("invalid_field", f"Unexpected field '{sorted(extra)[0]}'.")
+        raise ProtocolError(
+            "invalid_field", _("Unexpected field '%(name)s'.") % {"name": sorted(extra)[0]}
+        )
     fields = {}
     for name, field in schema.items():
         if name not in data:
             if field.optional:
                 continue
-            raise ProtocolError("invalid_field", f"'{name}' is required.")
+            raise ProtocolError("invalid_field", _("'%(name)s' is required.") % {"name": name})
         fields[name] = field.check(name, data[name])
     if kind == "post" and not fields["text"].strip():
-        raise ProtocolError("invalid_field", "A post needs some text.")
+        raise ProtocolError("invalid_field", _("A post needs some text."))
     return Message(kind, fields)

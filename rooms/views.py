@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -28,23 +29,23 @@ from .models import Invite, Role, Room
 from .permissions import Action, Standing, can
 
 PERSON_LABELS = {
-    "hand_accept": "Bring up to speak",
-    "hand_decline": "Decline",
-    "invite_speaker": "Invite to speak",
-    "invite_cohost": "Invite to co-host",
-    "mute": "Mute",
-    "move_to_audience": "Move to audience",
-    "cohost_remove": "Remove as co-host",
-    "remove": "Remove from Space",
+    "hand_accept": gettext_lazy("Bring up to speak"),
+    "hand_decline": gettext_lazy("Decline"),
+    "invite_speaker": gettext_lazy("Invite to speak"),
+    "invite_cohost": gettext_lazy("Invite to co-host"),
+    "mute": gettext_lazy("Mute"),
+    "move_to_audience": gettext_lazy("Move to audience"),
+    "cohost_remove": gettext_lazy("Remove as co-host"),
+    "remove": gettext_lazy("Remove from Space"),
 }
 SELF_LABELS = {
-    "hand_raise": "Raise hand",
-    "hand_lower": "Lower hand",
-    "mute": "Mute",
-    "unmute": "Unmute",
-    "move_to_audience": "Become a listener",
-    "leave": "Leave",
-    "end": "End Space",
+    "hand_raise": gettext_lazy("Raise hand"),
+    "hand_lower": gettext_lazy("Lower hand"),
+    "mute": gettext_lazy("Mute"),
+    "unmute": gettext_lazy("Unmute"),
+    "move_to_audience": gettext_lazy("Become a listener"),
+    "leave": gettext_lazy("Leave"),
+    "end": gettext_lazy("End Space"),
 }
 DANGER = {"remove", "end"}
 

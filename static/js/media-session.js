@@ -1,7 +1,8 @@
 // Lock-screen and headset controls for a page that plays a Space (the Media Session API).
 //
-// The room page calls `setSpaceMediaSession({title, host, artwork, play, pause})` when audio
-// starts; `play`/`pause` are its own functions that really resume/stop the audio. Pages that only
+// The live room client (static/js/room.js) calls `setSpaceMediaSession({title, host, artwork,
+// play, pause})` once it knows the Space, and again when its title or host changes; `play`/`pause`
+// are its own functions that really start (its Listen path) and stop the audio. Pages that only
 // have <audio> elements get `attachToPage(data)` from templates/base.html, whose default handlers
 // pause and resume those elements.
 
@@ -48,6 +49,8 @@ function pageAudio() {
 // Default wiring: the metadata now, play/pause on the page's <audio> elements, and the lock
 // screen's state kept in step with them.
 export function attachToPage(data) {
+  // The live room client (static/js/room.js) wires its own listen/stop.
+  if (document.querySelector("[data-room-app]")) return false;
   const ok = setSpaceMediaSession({
     ...data,
     play: () => pageAudio().forEach((audio) => audio.play().catch(() => {})),

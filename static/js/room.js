@@ -6,7 +6,8 @@
 // room/state.js (the one dispatcher), room/render.js and room/controls.js (drawing, per-role
 // controls). User text only ever goes through textContent.
 
-import { t, tn, interpolate } from "./i18n.js";
+import { gettext, ngettext, interpolate } from "./i18n.js";
+import { setPlaybackState, setSpaceMediaSession } from "./media-session.js";
 import { Audio } from "./room/audio.js";
 import { Connection } from "./room/connection.js";
 import { actionBar, handsQueue, inviteCard } from "./room/controls.js";
@@ -26,6 +27,9 @@ class RoomApp {
     this.shareUrl = root.dataset.shareUrl || location.href;
     this.state = initialState();
     this.ui = { openMenu: null, reactOpen: false, search: "" };
+    // Audio stopped on purpose (the lock screen's or a headset's pause): not restarted by itself.
+    this.paused = false;
+    this.mediaSessionKey = null;
     this.connection = new Connection({
       slug: this.slug,
       onEvent: (event) => this.handle(event),
@@ -52,10 +56,10 @@ class RoomApp {
     this.side.classList.add("room-live");
     this.reactionsNode = el("div", { class: "reaction-float", "aria-hidden": "true" });
     this.searchInput = el("input", { type: "search", class: "audience-search", testid: "audience-search",
-      placeholder: t("Search listeners"), "aria-label": t("Search listeners"),
+      placeholder: gettext("Search listeners"), "aria-label": gettext("Search listeners"),
       oninput: () => { this.ui.search = this.searchInput.value; this.render(); } });
     const input = el("input", { type: "text", maxlength: "280", name: "text",
-      placeholder: t("Say something to the room"), "aria-label": t("Post") });
+      placeholder: gettext("Say something to the room"), "aria-label": gettext("Post") });
     this.postForm = el("form", { class: "post-form", testid: "post-form", onsubmit: (event) => {
       event.preventDefault();
       const text = input.value.trim();
@@ -63,7 +67,7 @@ class RoomApp {
       input.value = "";
       if (!this.connection.post(text)) this.state.pendingPosts.push(text);
       this.render();
-    } }, input, el("button", { type: "submit", class: "button button-small", text: t("Post") }));
+    } }, input, el("button", { type: "submit", class: "button button-small", text: gettext("Post") }));
     this.dialog = el("dialog", { class: "confirm", testid: "confirm-dialog" });
     this.root.replaceChildren(el("p", { class: "status status-line" }, this.statusNode, this.countNode), this.body, this.reactionsNode,
       this.announcer, this.dialog, this.audio.element);
@@ -87,7 +91,7 @@ class RoomApp {
     switch (event.type) {
       case "levels": {
         const spoken = renderLevels(this, this.body);
-        if (spoken.length) this.announce(interpolate(t("%(name)s is speaking"), { name: spoken[0] }));
+        if (spoken.length) this.announce(interpolate(gettext("%(name)s is speaking"), { name: spoken[0] }));
         return;
       }
       case "reactions":
@@ -139,8 +143,8 @@ class RoomApp {
   }
 
   roleChanged(from, to) {
-    const words = { host: t("You are now the host."), cohost: t("You are now a co-host."),
-      speaker: t("You are now a speaker. Unmute when you are ready."), listener: t("You are now a listener.") };
+    const words = { host: gettext("You are now the host."), cohost: gettext("You are now a co-host."),
+      speaker: gettext("You are now a speaker. Unmute when you are ready."), listener: gettext("You are now a listener.") };
     if (words[to]) this.announce(words[to]);
     for (const node of document.querySelectorAll(".messages")) node.remove();
     if (ON_STAGE.includes(from) && !ON_STAGE.includes(to)) this.audio.releaseMic();
@@ -153,6 +157,7 @@ class RoomApp {
       if (this.audio.want) this.audio.stop();
       return;
     }
+    if (this.paused) return;
     const onStage = isOnStage(this.state);
     const mine = myTile(this.state);
     const muted = mine ? mine.muted : snap.you.muted;
@@ -180,14 +185,43 @@ class RoomApp {
   send(type, fields = {}) {
     this.state.flash = null;
     if (!this.connection.send(type, fields)) {
-      this.state.flash = { text: t("Not connected: try again in a moment."), kind: "error" };
+      this.state.flash = { text: gettext("Not connected: try again in a moment."), kind: "error" };
       this.render();
     }
   }
 
   listen() {
+    this.paused = false;
     this.audio.start({ publish: false, muted: true });
     this.render();
+  }
+
+  // Play and pause from the lock screen, a headset or the Listen button: audio really starts
+  // (through the same path as Listen, or the stage's own connection) and really stops.
+  resume() {
+    if (isOnStage(this.state)) {
+      this.paused = false;
+      this.syncAudio().then(() => this.render());
+    } else {
+      this.listen();
+    }
+  }
+
+  pause() {
+    this.paused = true;
+    this.audio.stop();
+    this.render();
+  }
+
+  // The lock screen shows the Space's title and host, and its play/pause drive this page.
+  updateMediaSession(room) {
+    const key = JSON.stringify([room.title, room.host && room.host.name]);
+    if (key === this.mediaSessionKey) return;
+    this.mediaSessionKey = key;
+    const data = document.getElementById("media-session-data");
+    const artwork = data ? JSON.parse(data.textContent).artwork : null;
+    setSpaceMediaSession({ title: room.title, host: room.host ? room.host.name : "", artwork,
+      play: () => this.resume(), pause: () => this.pause() });
   }
 
   toggleMute() {
@@ -205,6 +239,7 @@ class RoomApp {
   }
 
   async retryMicrophone() {
+    this.paused = false;
     const mine = myTile(this.state);
     this.audio.releaseMic();
     await this.audio.start({ publish: isOnStage(this.state), muted: mine ? mine.muted : true });
@@ -222,7 +257,7 @@ class RoomApp {
   }
 
   copyLink() {
-    const done = () => { this.state.flash = { text: t("Link copied."), kind: "info" }; this.render(); };
+    const done = () => { this.state.flash = { text: gettext("Link copied."), kind: "info" }; this.render(); };
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(this.shareUrl).then(done, () => this.showLink());
     } else {
@@ -233,7 +268,7 @@ class RoomApp {
   showLink() {
     const field = document.querySelector("[data-share-link]");
     if (field) { field.focus(); field.select(); }
-    this.state.flash = { text: t("Select the link and copy it."), kind: "info" };
+    this.state.flash = { text: gettext("Select the link and copy it."), kind: "info" };
     this.render();
   }
 
@@ -250,7 +285,7 @@ class RoomApp {
         el("p", { text, testid: "confirm-text" }),
         el("div", { class: "controls" },
           el("button", { type: "button", class: "button button-danger", text: yes, testid: "confirm-yes", onclick: answer(true) }),
-          el("button", { type: "button", class: "button button-ghost", text: t("Cancel"), testid: "confirm-no", onclick: answer(false) })));
+          el("button", { type: "button", class: "button button-ghost", text: gettext("Cancel"), testid: "confirm-no", onclick: answer(false) })));
       this.dialog.onclose = () => resolve(false);
       this.dialog.showModal();
     });
@@ -278,6 +313,7 @@ class RoomApp {
   // The Space is over for this page: ended, cancelled, removed, left or refused.
   finish() {
     this.audio.stop();
+    setPlaybackState("none");
     this.connection.close();
     this.render();
   }
@@ -293,7 +329,7 @@ class RoomApp {
     if (ending) {
       this.setFallbackHidden(true);
       if (badge && (ending === "ended" || ending === "cancelled")) {
-        badge.textContent = ending === "ended" ? t("Ended") : t("Cancelled");
+        badge.textContent = ending === "ended" ? gettext("Ended") : gettext("Cancelled");
         badge.classList.remove("badge-live");
       }
       if (line) line.textContent = "";
@@ -311,7 +347,9 @@ class RoomApp {
     }
     const live = snapshot.room.state === "live";
     this.setFallbackHidden(live);
-    if (badge && live) { badge.textContent = t("Live"); badge.classList.add("badge-live"); }
+    this.updateMediaSession(snapshot.room);
+    setPlaybackState(this.audio.want ? "playing" : "paused");
+    if (badge && live) { badge.textContent = gettext("Live"); badge.classList.add("badge-live"); }
     if (line) line.textContent = youLine(snapshot.you, this.staff);
     document.title = `${snapshot.room.title} · Spaces`;
     if (!live) {
@@ -321,7 +359,7 @@ class RoomApp {
       return;
     }
     this.countNode.textContent = interpolate(
-      tn("%(n)s listening", "%(n)s listening", snapshot.listeners), { n: snapshot.listeners });
+      ngettext("%(n)s listening", "%(n)s listening", snapshot.listeners), { n: snapshot.listeners });
     const bar = actionBar(this);
     document.body.classList.toggle("has-action-bar", Boolean(bar));
     this.body.replaceChildren(...[

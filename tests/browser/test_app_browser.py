@@ -3,7 +3,9 @@ service worker keeping only the shell, and the lock screen's Media Session on a 
 
 from playwright.sync_api import expect
 
-from tests.factories import RoomFactory, UserFactory
+from tests.browser.room_helpers import hears_tone
+from tests.browser.test_audio_browser import host_on_air
+from tests.factories import ParticipantFactory, RoomFactory, UserFactory
 
 
 def test_the_manifest_is_valid_and_its_icons_load(new_page):
@@ -109,36 +111,45 @@ CAPTURE_HANDLERS = """
 """
 
 
-def test_lock_screen_play_and_pause_drive_the_pages_audio(new_page):
-    room = RoomFactory(title="Synths after dark")
+def test_lock_screen_pause_and_play_stop_and_resume_the_rooms_audio(new_page, signed_in_page):
+    host = UserFactory(profile="Night Owl")
+    room = RoomFactory(host=host, title="Synths after dark")
+    ParticipantFactory(room=room, role="cohost", user__profile="Early Bird")
+    on_air = host_on_air(signed_in_page, room)
     page = new_page(None)
     page.add_init_script(CAPTURE_HANDLERS)  # what the phone's lock screen would call
     page.goto(f"/s/{room.slug}/")
     page.wait_for_function("!!(window.__mediaHandlers && window.__mediaHandlers.pause)")
-    # A second of silence as the Space's audio (the room's own <audio> has no stream here).
-    page.evaluate(
-        """() => {
-            const rate = 8000, samples = rate;
-            const buffer = new ArrayBuffer(44 + samples);
-            const view = new DataView(buffer);
-            const text = (offset, s) =>
-                [...s].forEach((c, i) => view.setUint8(offset + i, c.charCodeAt(0)));
-            text(0, "RIFF"); view.setUint32(4, 36 + samples, true); text(8, "WAVEfmt ");
-            view.setUint32(16, 16, true); view.setUint16(20, 1, true); view.setUint16(22, 1, true);
-            view.setUint32(24, rate, true); view.setUint32(28, rate, true);
-            view.setUint16(32, 1, true); view.setUint16(34, 8, true); text(36, "data");
-            view.setUint32(40, samples, true);
-            for (let i = 0; i < samples; i++) view.setUint8(44 + i, 128);
-            const audio = document.createElement("audio");
-            audio.loop = true;
-            audio.id = "test-audio";
-            audio.src = URL.createObjectURL(new Blob([buffer], {type: "audio/wav"}));
-            document.body.append(audio);
-        }"""
+    metadata = page.evaluate(
+        "() => ({title: navigator.mediaSession.metadata.title,"
+        " artist: navigator.mediaSession.metadata.artist})"
     )
+    assert metadata == {"title": "Synths after dark", "artist": "Night Owl"}
+    app = page.locator("[data-room-app]")
+    count = page.locator("#room-app [data-testid=listener-count]")
+
+    # Play from the lock screen: the page's own Listen path, and the host's tone is heard.
     page.evaluate("window.__mediaHandlers.play()")
-    page.wait_for_function("!document.getElementById('test-audio').paused")
+    expect(app).to_have_attribute("data-audio", "connected")
+    hears_tone(page)
+    expect(count).to_have_text("1 listening")
     assert page.evaluate("navigator.mediaSession.playbackState") == "playing"
+
+    # Pause really stops: no connection, no stream, and the Space no longer counts a listener.
     page.evaluate("window.__mediaHandlers.pause()")
-    page.wait_for_function("document.getElementById('test-audio').paused")
+    expect(app).to_have_attribute("data-audio", "off")
+    assert page.evaluate("window.spacesRoom.pc === null")
+    assert page.evaluate("window.spacesRoom.audio.element.srcObject === null")
+    expect(count).to_have_text("0 listening")
+    expect(on_air.locator("#room-app [data-testid=listener-count]")).to_have_text("0 listening")
     assert page.evaluate("navigator.mediaSession.playbackState") == "paused"
+    expect(page.get_by_test_id("listen")).to_be_visible()
+
+    # Play again: audio comes back.
+    page.evaluate("window.__mediaHandlers.play()")
+    expect(app).to_have_attribute("data-audio", "connected")
+    hears_tone(page)
+
+    # The host hands over: the lock screen names the new host without a reload.
+    on_air.get_by_test_id("leave").click()
+    page.wait_for_function("navigator.mediaSession.metadata.artist === 'Early Bird'")

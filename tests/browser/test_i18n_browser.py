@@ -1,6 +1,8 @@
 """A French-speaking guest, in Chromium: the browser's language picks French, the switcher
 changes it, the page's scripts speak it too."""
 
+import re
+
 from playwright.sync_api import expect
 
 from tests.factories import RoomFactory, UserFactory
@@ -38,3 +40,34 @@ def test_a_french_guest_finds_a_space_and_switches_to_english(new_page):
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(page.get_by_role("heading", name="La matinale")).to_be_visible()  # same page
     expect(page.get_by_role("link", name="Sign up")).to_be_visible()
+
+
+def test_the_live_room_speaks_french_to_a_guest_and_to_the_host(
+    new_page, signed_in_page, daphne_server
+):
+    host = UserFactory(profile="Radio Lyon")
+    room = RoomFactory(host=host, title="La matinale")
+    guest = new_page(None)
+    guest.set_extra_http_headers({"Accept-Language": "fr-FR,fr;q=0.9"})
+    guest.goto(f"/s/{room.slug}/")
+    # The room client, not the no-JavaScript fallback, draws these.
+    listen = guest.locator("#room-app").get_by_test_id("listen")
+    expect(listen).to_have_text("Écouter")
+    expect(guest.get_by_test_id("sign-in-prompt")).to_contain_text("Connectez-vous pour publier")
+    expect(guest.get_by_test_id("report-space")).to_have_text("Signaler")
+    expect(guest.locator("#room-app").get_by_role("heading", name="Sur scène")).to_be_visible()
+    listen.click()
+    count = guest.locator("#room-app [data-testid=listener-count]")
+    expect(count).to_have_text("1 à l’écoute")
+
+    host_page = signed_in_page(host, None)
+    host_page.context.add_cookies(
+        [{"name": "django_language", "value": "fr", "url": daphne_server.url}]
+    )
+    host_page.goto(f"/rooms/{room.slug}/")
+    bar = host_page.get_by_test_id("action-bar")
+    expect(bar.get_by_test_id("self-mute")).to_have_text(re.compile("^(Activer|Couper) le micro$"))
+    expect(bar.get_by_test_id("end-space")).to_have_text("Terminer le Space")
+    expect(bar.get_by_test_id("leave")).to_have_text("Quitter")
+    expect(bar).to_have_attribute("aria-label", "Vos commandes")
+    expect(host_page.locator("[data-you-line]")).to_have_text("Vous êtes l’hôte")

@@ -115,3 +115,14 @@ def test_after_unblocking_they_may_ask_again(blocked_in_space):
     space = blocked_in_space
     services.block_delete(blocker=space.host, blocked=space.listener)
     assert room_services.hand_raise(room=space.room, user=space.listener).hand_raised_at
+
+
+def test_blocking_by_handle_ignores_its_case(client_for, user):
+    troll = UserFactory(username="loud_one")
+    client = client_for(user)
+    response = client.post(reverse("person_block", args=["Loud_One"]))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("profile_detail", args=["loud_one"])
+    assert selectors.blocked_user_ids(user) == [troll.pk]
+    client.post(reverse("person_unblock", args=["LOUD_ONE"]))
+    assert selectors.blocked_user_ids(user) == []

@@ -194,3 +194,17 @@ def test_signed_in_people_have_a_looser_limit(client_for, space, settings):
     client = client_for(UserFactory())
     assert send(client, report_url(space)).status_code == 200
     assert send(client, report_url(space, post=space.post.pk)).status_code == 429
+
+
+def test_a_person_is_reported_by_handle_whatever_its_case(client_for, space):
+    """Handles ignore case, as their profile pages do: /u/Mixed_Case/report/ is that person."""
+    person = UserFactory(username="mixed_case")
+    client = client_for(UserFactory())
+    url = reverse("report_person", args=["Mixed_Case"])
+    form = client.get(url)
+    assert form.status_code == 200
+    assert reverse("profile_detail", args=["mixed_case"]) in form.content.decode()
+    response = send(client, url, category="spam")
+    assert "Thanks, we got your report" in response.content.decode()
+    assert Report.objects.get().target_key == f"person:{person.pk}"
+    assert client.get(reverse("report_person", args=["Nobody_Here"])).status_code == 404
