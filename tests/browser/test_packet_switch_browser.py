@@ -148,10 +148,11 @@ def test_a_guest_hears_the_tone_unbroken_while_the_packets_switch(new_page, sign
     host = signed_in_page(room.host, "/")
     host.add_init_script(PLAIN_MICROPHONE)
     host.goto(f"/rooms/{room.slug}/")
-    host.get_by_test_id("listen").click()
-    expect(host.get_by_test_id("self-mute")).to_have_text("Unmute")
+    # On stage, the page connects audio by itself: no Listen step.
+    expect(host.locator("[data-room-app]")).to_have_attribute("data-audio", "connected")
+    expect(host.get_by_test_id("self-mute")).to_have_accessible_name("Unmute")
     host.get_by_test_id("self-mute").click()
-    expect(host.get_by_test_id("self-mute")).to_have_text("Mute")
+    expect(host.get_by_test_id("self-mute")).to_have_accessible_name("Mute")
 
     guest = guest_listening(new_page, room)
     wait_until(lambda: ((s := inbound(guest))["level"] > 0.05, s))
