@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
+from rooms.selectors import visible_room_by_slug
 
 from . import selectors, services
 from .exceptions import ModerationRefused
@@ -35,6 +36,7 @@ def _guest_key(request: HttpRequest) -> tuple[str, bool]:
 def report_space(request: HttpRequest, slug: str) -> HttpResponse:
     """Report a Space (`/s/<slug>/report/`), a post in it (`?post=<id>`) or someone in it
     (`?person=<user id>`)."""
+    visible_room_by_slug(slug, request.user)  # a private Space is reported only by those in it
     target = selectors.report_target(
         slug=slug, post_id=request.GET.get("post"), person=request.GET.get("person")
     )

@@ -23,6 +23,7 @@ from . import events, posts, services
 from .models import Invite, Participant, Presence, Room
 from .permissions import Standing, standing_of
 from .realtime import Coalescer
+from .visibility import room_visible_to
 
 GUEST_COOKIE = "spaces_guest"
 GUEST_SALT = "rooms.guest"
@@ -99,12 +100,15 @@ def viewer_connect(
 
     Refuses unknown Spaces (4404), guests connecting too often from one address (4429), guests
     without the public page's cookie (4401), guests where
-    the host turned guest listening off, suspended people and removed people (4403).
+    the host turned guest listening off, people not let into a private Space, suspended people
+    and removed people (4403).
     """
     room = Room.objects.filter(slug=slug).first()
     if room is None:
         raise Refused("not_found", "There is no Space at this link.", 4404)
     signed_in = user is not None and user.is_authenticated
+    if not room_visible_to(room, user):
+        raise Refused("private", "This Space is private. Ask the host to let you in.", 4403)
     viewer = Viewer(room_id=room.pk, channel_name=channel_name)
     if signed_in:
         from moderation.selectors import suspension_of  # moderation builds on rooms

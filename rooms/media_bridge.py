@@ -29,6 +29,7 @@ from . import events
 from .media import JoinAborted, MediaConfig, OfferError, RouterClosed, RouterRegistry
 from .models import Participant, Room
 from .permissions import ON_STAGE
+from .visibility import room_visible_to_id
 
 logger = logging.getLogger(__name__)
 
@@ -88,9 +89,11 @@ class OfferRefused(Exception):
 
 def _audio_role(room_id: int, user_id: int | None) -> tuple[str, bool]:
     """("speaker", muted) for people on stage in a live Space, else ("listener", True)."""
-    room = Room.objects.filter(pk=room_id).only("state").first()
+    room = Room.objects.filter(pk=room_id).only("state", "visibility", "host_id").first()
     if room is None or room.state != Room.State.LIVE:
         raise OfferRefused("wrong_state", "Audio is on while the Space is live.")
+    if not room_visible_to_id(room, user_id):
+        raise OfferRefused("private", "This Space is private.")
     if user_id is None:
         return "listener", True
     row = (

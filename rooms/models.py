@@ -47,6 +47,13 @@ class Room(models.Model):
         ENDED = "ended", "Ended"
         CANCELLED = "cancelled", "Cancelled"
 
+    class Visibility(models.TextChoices):
+        """Who finds and enters the Space: see rooms/visibility.py for the rule."""
+
+        PUBLIC = "public", "Public"
+        UNLISTED = "unlisted", "Unlisted"
+        PRIVATE = "private", "Private"
+
     MAX_TOPICS = 3
 
     title = models.CharField(max_length=70)
@@ -65,6 +72,9 @@ class Room(models.Model):
         default=True, help_text="People without an account may listen through the public link."
     )
     record = models.BooleanField(default=False)
+    visibility = models.CharField(
+        max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC
+    )
     # The channel name of the media worker process that holds this Space's audio router.
     media_worker = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -176,6 +186,44 @@ class Invite(models.Model):
 
     def __str__(self) -> str:
         return f"Invite to {self.get_role_display().lower()} in {self.room}"
+
+
+class SpaceAccess(models.Model):
+    """Who may enter a private Space besides its host: let in by the host, or asked to join.
+
+    One row per person and Space; `status` is where their request (or the host's invitation)
+    stands. Only APPROVED lets them in (rooms.visibility.room_visible_to).
+    """
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Asked to join"
+        APPROVED = "approved", "Let in"
+        DECLINED = "declined", "Declined"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="access")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="space_access"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="one_access_per_person"),
+        ]
+        indexes = [models.Index(fields=["room", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_status_display()}: {self.room_id}"
 
 
 class RoomEvent(models.Model):

@@ -15,14 +15,27 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.db.models import Q
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 
 from . import events, scheduling
 from .exceptions import ActionRefused, Code
-from .models import ON_STAGE, Invite, Participant, Reminder, Role, Room, RoomEvent, Topic
-from .permissions import Action, check, check_invite_revoke
+from .models import (
+    ON_STAGE,
+    Invite,
+    Participant,
+    Reminder,
+    Role,
+    Room,
+    RoomEvent,
+    SpaceAccess,
+    Topic,
+)
+from .permissions import Action, check, check_invite_revoke, is_staff_moderator
+from .visibility import room_visible_to
 
 # Helpers
 
@@ -84,6 +97,17 @@ def _check_not_blocked(person: User, *blockers: User, asking: bool = False) -> N
     message = block_refusal(person, blockers=blockers, asking=asking)
     if message is not None:
         raise ActionRefused(Code.NOT_ALLOWED, message)
+
+
+def _check_visible(room: Room, user: User) -> None:
+    """A private Space is only for its host and the people let in (rooms.visibility)."""
+    if not room_visible_to(room, user):
+        raise ActionRefused(Code.PRIVATE, _("This Space is private. Ask the host to let you in."))
+
+
+def _check_visibility_value(visibility: str) -> None:
+    if visibility not in Room.Visibility.values:
+        raise ActionRefused(Code.INVALID, _("Pick public, unlisted or private."))
 
 
 def _set_role(row: Participant, role: str, now: datetime) -> str:
@@ -171,6 +195,7 @@ def room_create(
     topics: Iterable[Topic] = (),
     scheduled_for: datetime | None = None,
     guests_may_listen: bool = True,
+    visibility: str = Room.Visibility.PUBLIC,
 ) -> Room:
     """Create a Space: live now with the host on stage (scheduled_for None), or scheduled.
 
@@ -179,6 +204,7 @@ def room_create(
     if not host.is_authenticated or not host.is_active:
         raise ActionRefused(Code.NOT_SIGNED_IN, "Sign in to host a Space.")
     _check_account(host)
+    _check_visibility_value(visibility)
     title, description, topics = _clean_fields(
         title=title, description=description, topics=topics, scheduled_for=scheduled_for
     )
@@ -192,6 +218,7 @@ def room_create(
         scheduled_for=scheduled_for,
         started_at=now if live else None,
         guests_may_listen=guests_may_listen,
+        visibility=visibility,
     )
     room.topics.set(topics)
     if live:
@@ -213,10 +240,16 @@ def room_update(
     topics: Iterable[Topic],
     scheduled_for: datetime,
     guests_may_listen: bool,
+    visibility: str | None = None,
 ) -> Room:
-    """Edit a scheduled Space (host or staff). Logs and broadcasts `room_updated`."""
+    """Edit a scheduled Space (host or staff). Logs and broadcasts `room_updated`.
+
+    Made private, the Space forgets the reminders of people who were not let in.
+    """
     room = _lock_room(room)
     check(actor, Action.EDIT, room)
+    visibility = room.visibility if visibility is None else visibility
+    _check_visibility_value(visibility)
     if scheduled_for is None:
         raise ActionRefused(Code.INVALID, "A scheduled Space needs a start time.")
     # A start time left as it was stays acceptable even once it is close or past.
@@ -232,6 +265,7 @@ def room_update(
         "description": description,
         "scheduled_for": scheduled_for,
         "guests_may_listen": guests_may_listen,
+        "visibility": visibility,
     }
     changed = [name for name, value in new_values.items() if getattr(room, name) != value]
     topics_changed = old_topics != {t.pk for t in topics}
@@ -244,6 +278,11 @@ def room_update(
     if topics_changed:
         room.topics.set(topics)
         changed.append("topics")
+    if "visibility" in changed and room.visibility == Room.Visibility.PRIVATE:
+        let_in = SpaceAccess.objects.filter(room=room, status=SpaceAccess.Status.APPROVED)
+        Reminder.objects.filter(room=room).exclude(user_id=room.host_id).exclude(
+            user_id__in=let_in.values("user_id")
+        ).delete()
     scheduling.room_plan(room=room)
     _log(room, "room_updated", actor=actor, changed=changed)
     events.emit(
@@ -347,6 +386,7 @@ def participant_join(*, room: Room, user: User) -> Participant:
     """
     room = _lock_room(room)
     check(user, Action.JOIN, room)
+    _check_visible(room, user)
     row = _lock_row(room, user)
     if row is not None and row.is_present:
         return row
@@ -808,6 +848,7 @@ def reminder_set(*, room: Room, user: User) -> Reminder:
     """Ask to be reminded when a scheduled Space goes live. Logs `reminder_set`; no broadcast."""
     room = _lock_room(room)
     check(user, Action.REMIND, room)
+    _check_visible(room, user)
     reminder = Reminder.objects.filter(room=room, user=user).first()
     if reminder is not None:
         return reminder
@@ -824,3 +865,104 @@ def reminder_clear(*, room: Room, user: User) -> None:
     deleted, _ = Reminder.objects.filter(room=room, user=user).delete()
     if deleted:
         _log(room, "reminder_cleared", actor=user, target=user)
+
+
+# Who may enter a private Space
+
+
+def _notify(user: User, words, url: str, key: str) -> None:
+    """A bell notification, `words()` written in the person's own language."""
+    from accounts.services import notification_create, person_language
+
+    with translation.override(person_language(user)):
+        text = words()
+    notification_create(user=user, text=text, url=url, key=key)
+
+
+def _blocked_either_way(one: User, other: User) -> bool:
+    from moderation.models import Block  # moderation builds on rooms
+
+    return Block.objects.filter(
+        Q(blocker=one, blocked=other) | Q(blocker=other, blocked=one)
+    ).exists()
+
+
+def _check_decider(room: Room, actor: User) -> None:
+    if not actor.is_authenticated:
+        raise ActionRefused(Code.NOT_SIGNED_IN, _("Sign in to do that."))
+    if room.host_id != actor.pk and not is_staff_moderator(actor):
+        raise ActionRefused(Code.NOT_ALLOWED, _("Only the host decides who comes in."))
+
+
+@transaction.atomic
+def access_request(*, room: Room, user: User) -> SpaceAccess | None:
+    """Ask to be let into a private Space. Tells the host (a bell notification) once.
+
+    Returns None when there is nothing to ask (the Space is not private, or they may already
+    come in); refused for guests, after the host declined, and between people who blocked each
+    other. Logs `access_requested`; no broadcast (nobody in the Space needs to know).
+    """
+    if not user.is_authenticated:
+        raise ActionRefused(Code.NOT_SIGNED_IN, _("Sign in to ask to join."))
+    room = _lock_room(room)
+    if room.is_over:
+        raise ActionRefused(Code.WRONG_STATE, _("This Space is over."))
+    if room_visible_to(room, user):
+        return None
+    if _blocked_either_way(user, room.host):
+        raise ActionRefused(Code.NOT_ALLOWED, _("You can't join this Space."))
+    access = SpaceAccess.objects.select_for_update().filter(room=room, user=user).first()
+    if access is not None:
+        if access.status == SpaceAccess.Status.DECLINED:
+            raise ActionRefused(Code.NOT_ALLOWED, _("The host declined your request."))
+        return access
+    access = SpaceAccess.objects.create(room=room, user=user, status=SpaceAccess.Status.REQUESTED)
+    _log(room, "access_requested", actor=user, target=user)
+    _notify(
+        room.host,
+        lambda: (
+            _("%(name)s (@%(handle)s) asks to join your private Space “%(title)s”.")
+            % {"name": user.display_name, "handle": user.username, "title": room.title}
+        ),
+        f"/rooms/{room.slug}/",
+        f"access_request:{room.pk}:{user.pk}",
+    )
+    return access
+
+
+@transaction.atomic
+def access_decide(*, room: Room, actor: User, user: User, approve: bool) -> SpaceAccess:
+    """The host (or staff) lets someone into a private Space — answering their request, or
+    inviting them directly — or declines (which also takes back an earlier yes).
+
+    A person let in is told with a bell notification. Logs `access_approved`/`access_declined`.
+    """
+    room = _lock_room(room)
+    _check_decider(room, actor)
+    if room.visibility != Room.Visibility.PRIVATE:
+        raise ActionRefused(Code.WRONG_STATE, _("Only private Spaces need letting in."))
+    if user.pk == room.host_id:
+        raise ActionRefused(Code.INVALID, _("The host is always in."))
+    status = SpaceAccess.Status.APPROVED if approve else SpaceAccess.Status.DECLINED
+    if approve and _blocked_either_way(user, room.host):
+        raise ActionRefused(Code.NOT_ALLOWED, _("You can't let this person in."))
+    access = SpaceAccess.objects.select_for_update().filter(room=room, user=user).first()
+    if access is not None and access.status == status:
+        return access
+    now = timezone.now()
+    if access is None:
+        access = SpaceAccess(room=room, user=user)
+    access.status, access.decided_at, access.decided_by = status, now, actor
+    access.save()
+    _log(room, f"access_{status}", actor=actor, target=user)
+    if approve:
+        _notify(
+            user,
+            lambda: (
+                _("%(host)s let you into the private Space “%(title)s”.")
+                % {"host": room.host.display_name, "title": room.title}
+            ),
+            f"/rooms/{room.slug}/",
+            f"access_approved:{room.pk}:{user.pk}",
+        )
+    return access
