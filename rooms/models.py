@@ -349,6 +349,7 @@ class ScheduledJob(models.Model):
         TELL_LIVE = "tell_live", "Tell reminded people it is live"
         TELL_CANCELLED = "tell_cancelled", "Tell reminded people it is cancelled"
         END_IF_HOSTLESS = "end_if_hostless", "End if no host or co-host came back"
+        TELL_FOLLOWERS = "tell_followers", "Tell the host's followers"
 
     class Outcome(models.TextChoices):
         DONE = "done", "Done"
@@ -381,3 +382,32 @@ class ScheduledJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for {self.room_id} at {self.due_at:%Y-%m-%d %H:%M}"
+
+
+class FollowerAlert(models.Model):
+    """A follower of the host was told about this Space: at most one per person and Space,
+    whatever the retries (the unique constraint), written in the batch that told them."""
+
+    class Why(models.TextChoices):
+        LIVE = "live", "Went live"
+        SCHEDULED = "scheduled", "Scheduled"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="follower_alerts")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="follower_alerts"
+    )
+    why = models.CharField(max_length=10, choices=Why.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # For people who chose a daily digest: set once the digest email including it is queued.
+    digest_due = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="one_follower_alert_per_space"),
+        ]
+        indexes = [
+            models.Index(fields=["user"], condition=Q(digest_due=True), name="follower_digest_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} told of {self.room_id}"

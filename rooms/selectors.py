@@ -3,11 +3,11 @@
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import Follow, User
 
 from . import live, permissions
 from .models import ON_STAGE, Invite, Participant, Reminder, Role, Room, SpaceAccess, Topic
@@ -68,14 +68,17 @@ def home(*, topic_slug: str | None = None) -> Home:
     )
 
 
-def room_by_slug(slug: str) -> Room:
-    """The Space behind a share slug, with its host and topics, or 404."""
-    room = (
-        Room.objects.select_related("host__profile")
-        .prefetch_related("topics")
-        .filter(slug=slug)
-        .first()
-    )
+def room_by_slug(slug: str, viewer=None) -> Room:
+    """The Space behind a share slug, with its host and topics, or 404. Given a viewer, also
+    whether they follow its host (`viewer_follows_host`), in the same query."""
+    rooms = Room.objects.select_related("host__profile").prefetch_related("topics")
+    if viewer is not None and viewer.is_authenticated:
+        rooms = rooms.annotate(
+            viewer_follows_host=Exists(
+                Follow.objects.filter(follower_id=viewer.pk, followee_id=OuterRef("host_id"))
+            )
+        )
+    room = rooms.filter(slug=slug).first()
     if room is None:
         raise Http404("No such Space")
     return room

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 
-from . import events, scheduling
+from . import events, follows, scheduling
 from .exceptions import ActionRefused, Code
 from .models import (
     ON_STAGE,
@@ -226,6 +226,7 @@ def room_create(
             room=room, user=host, role=Role.HOST, role_since=now, joined_at=now
         )
     scheduling.room_plan(room=room)
+    follows.followers_plan(room=room)
     _log(room, "room_created", actor=host, state=room.state)
     return room
 
@@ -284,6 +285,8 @@ def room_update(
             user_id__in=let_in.values("user_id")
         ).delete()
     scheduling.room_plan(room=room)
+    if "visibility" in changed:
+        follows.followers_plan(room=room)  # made public: followers not told yet are told now
     _log(room, "room_updated", actor=actor, changed=changed)
     events.emit(
         room.pk,
@@ -346,6 +349,7 @@ def room_go_live(*, room: Room, actor: User) -> Room:
             },
         )
     scheduling.room_went_live(room=room)
+    follows.followers_plan(room=room)
     _log(room, "room_live", actor=actor)
     events.emit(room.pk, "room_live", _payload(room, actor, started_at=_iso(now)))
     return room

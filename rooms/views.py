@@ -157,7 +157,7 @@ def private_page(request: HttpRequest, room: Room) -> HttpResponse:
 
 @login_required
 def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    room = selectors.room_by_slug(slug)
+    room = selectors.room_by_slug(slug, viewer=request.user)
     if not room_visible_to(room, request.user):
         return private_page(request, room)
     page = selectors.room_page(slug=slug, viewer=request.user, room=room)
@@ -179,6 +179,7 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
             **unfurl_context(request, page.room),
             "open_mic": request.session.pop(OPEN_MIC_KEY, None) == slug,
             "access": selectors.access_requests(room=page.room, viewer=request.user),
+            "follows_host": getattr(room, "viewer_follows_host", False),
         },
     )
 
@@ -292,7 +293,7 @@ def _int(value: str | None) -> int:
 @ratelimit.per_ip("space_public", setting="SPACES_PUBLIC_PAGE_RATE")
 def space_public(request: HttpRequest, slug: str) -> HttpResponse:
     """The link people share: works for anyone, signed in or not."""
-    room = selectors.room_by_slug(slug)
+    room = selectors.room_by_slug(slug, viewer=request.user)
     if not room_visible_to(room, request.user):
         return private_page(request, room)
     page = selectors.public_page(slug=slug, viewer=request.user, room=room)
@@ -308,6 +309,7 @@ def space_public(request: HttpRequest, slug: str) -> HttpResponse:
             "ends_estimate": (room.scheduled_for or room.started_at or room.created_at)
             + timedelta(hours=1),
             "ice_servers": _ice_servers(request),
+            "follows_host": getattr(room, "viewer_follows_host", False),
             **unfurl_context(request, room),
         },
     )

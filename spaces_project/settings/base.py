@@ -269,6 +269,12 @@ SPACES_AUTO_END_AFTER = float(os.environ.get("SPACES_AUTO_END_AFTER", "300"))
 SPACES_DUE_WORK_INTERVAL = float(os.environ.get("SPACES_DUE_WORK_INTERVAL", "5"))
 SPACES_PRESENCE_SWEEP_INTERVAL = float(os.environ.get("SPACES_PRESENCE_SWEEP_INTERVAL", "30"))
 SPACES_REMINDER_BATCH = int(os.environ.get("SPACES_REMINDER_BATCH", "100"))  # per transaction
+# Followers told per transaction when a host goes live or schedules (rooms/follows.py).
+SPACES_FOLLOWER_BATCH = int(os.environ.get("SPACES_FOLLOWER_BATCH", "500"))
+CELERY_BEAT_SCHEDULE["rooms-follow-digest"] = {
+    "task": "rooms.tasks.follow_digest_send",
+    "schedule": 24 * 3600.0,
+}
 SPACES_EMAIL_RETRY_AFTER = float(os.environ.get("SPACES_EMAIL_RETRY_AFTER", "300"))
 SPACES_EMAIL_MAX_ATTEMPTS = 5
 SPACES_JOB_MAX_ATTEMPTS = 5
