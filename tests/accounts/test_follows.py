@@ -57,9 +57,12 @@ def test_nobody_follows_themselves_and_guests_are_sent_to_sign_in():
     assert not Follow.objects.exists()
     response = Client().post(reverse("person_follow", args=[person.username]))
     assert response.status_code == 302 and "login" in response["Location"]
-    assert 'data-follow="follow"' not in signed_in(person).get(
-        reverse("profile_detail", args=[person.username])
-    ).content.decode()
+    assert (
+        'data-follow="follow"'
+        not in signed_in(person)
+        .get(reverse("profile_detail", args=[person.username]))
+        .content.decode()
+    )
 
 
 def test_a_block_ends_follows_both_ways_and_stops_new_ones():
