@@ -136,7 +136,7 @@ def digest_send(*, now: datetime | None = None, people: int = 500) -> int:
     for user_id in list(waiting):
         with transaction.atomic():
             alerts = list(
-                FollowerAlert.objects.select_for_update()
+                FollowerAlert.objects.select_for_update(of=("self",))
                 .filter(user_id=user_id, digest_due=True)
                 .select_related("room__host__profile", "user__profile")
                 .order_by("created_at", "pk")
