@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from spaces_project import ratelimit
 
-from . import events, posts, services
+from . import events, posts, questions, services
 from .models import Invite, Participant, Presence, Room
 from .permissions import Standing, standing_of
 from .realtime import Coalescer
@@ -307,7 +307,15 @@ def act(*, viewer: Viewer, operation: str, **fields: Any) -> Any:
     target = _user(fields["target"]) if "target" in fields else None
     match operation:
         case "hand_raise":
-            return services.hand_raise(room=room, user=actor)
+            return services.hand_raise(room=room, user=actor, question=fields.get("question"))
+        case "question_upvote":
+            return questions.question_upvote(
+                room=room, question_id=fields["question"], user=actor
+            )
+        case "question_remove":
+            return questions.question_remove(
+                room=room, question_id=fields["question"], actor=actor
+            )
         case "hand_lower":
             return services.hand_lower(room=room, user=actor)
         case "hand_accept":

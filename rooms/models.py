@@ -411,3 +411,66 @@ class FollowerAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} told of {self.room_id}"
+
+
+class Question(models.Model):
+    """A short question a listener attaches to their raised hand. Open while the hand is up;
+    answered when the host brings them on stage; withdrawn when the hand goes down; removed by
+    the host, a co-host, staff or its author. The text is kept for reports."""
+
+    MAX_CHARS = 140
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        ANSWERED = "answered", "Answered"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+        REMOVED = "removed", "Removed"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="questions")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="room_questions"
+    )
+    text = models.CharField(max_length=MAX_CHARS)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    votes = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-votes", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["room", "author"],
+                condition=Q(state="open"),
+                name="one_open_question_per_person",
+            ),
+        ]
+        indexes = [models.Index(fields=["room", "state"])]
+
+    def __str__(self) -> str:
+        return self.text[:40]
+
+
+class QuestionVote(models.Model):
+    """One upvote by one signed-in person on one question."""
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="upvotes")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="question_votes"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["question", "user"], name="one_vote_per_question"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} +1 {self.question_id}"

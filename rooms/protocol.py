@@ -14,6 +14,7 @@ from typing import Any
 MAX_FRAME_BYTES = 64 * 1024
 MAX_POST_CHARS = 280
 MAX_SDP_CHARS = 32 * 1024
+MAX_QUESTION_CHARS = 140
 REACTIONS = ("👏", "❤️", "😂", "🔥", "💯", "🙌", "🤔", "😮")
 
 
@@ -61,7 +62,7 @@ ID = Field(int)
 
 SCHEMAS: dict[str, dict[str, Field]] = {
     "ping": {},
-    "hand_raise": {},
+    "hand_raise": {"question": Field(str, max_length=MAX_QUESTION_CHARS, optional=True)},
     "hand_lower": {},
     "hand_accept": {"user": USER},
     "hand_decline": {"user": USER},
@@ -80,6 +81,8 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     "post_pin": {"post": ID, "pinned": Field(bool)},
     "post_delete": {"post": ID},
     "react": {"emoji": Field(str, choices=REACTIONS)},
+    "question_upvote": {"question": ID},
+    "question_remove": {"question": ID},
     "rtc_offer": {"sdp": Field(str, max_length=MAX_SDP_CHARS)},
     "rtc_close": {},
 }

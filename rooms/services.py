@@ -21,12 +21,13 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 
-from . import events, follows, scheduling
+from . import events, follows, questions, scheduling
 from .exceptions import ActionRefused, Code
 from .models import (
     ON_STAGE,
     Invite,
     Participant,
+    Question,
     Reminder,
     Role,
     Room,
@@ -471,8 +472,10 @@ def participant_leave(*, room: Room, user: User) -> Participant | None:
 
 
 @transaction.atomic
-def hand_raise(*, room: Room, user: User) -> Participant:
-    """A listener asks to speak. Logs and broadcasts `hand_raised`."""
+def hand_raise(*, room: Room, user: User, question: str | None = None) -> Participant:
+    """A listener asks to speak, optionally with a short question (rooms.questions). Logs and
+    broadcasts `hand_raised` (with `question`, or null)."""
+    text = questions.clean_text(question)
     room = _lock_room(room)
     check(user, Action.HAND_RAISE, room)
     _check_account(user)
@@ -480,10 +483,20 @@ def hand_raise(*, room: Room, user: User) -> Participant:
     row = _lock_row(room, user)
     if row.hand_raised_at is not None:
         return row
+    asked = questions.question_open(room=room, author=user, text=text) if text else None
     row.hand_raised_at = timezone.now()
     row.save(update_fields=["hand_raised_at"])
     _log(room, "hand_raised", actor=user, target=user)
-    events.emit(room.pk, "hand_raised", _payload(room, user, user=events.person(user)))
+    events.emit(
+        room.pk,
+        "hand_raised",
+        _payload(
+            room,
+            user,
+            user=events.person(user),
+            question=questions.question_payload(asked) if asked else None,
+        ),
+    )
     return row
 
 
@@ -497,6 +510,7 @@ def hand_lower(*, room: Room, user: User) -> Participant | None:
         return row
     row.hand_raised_at = None
     row.save(update_fields=["hand_raised_at"])
+    questions.question_close(room=room, author_id=user.pk, state=Question.State.WITHDRAWN)
     _log(room, "hand_lowered", actor=user, target=user, by="self")
     events.emit(room.pk, "hand_lowered", _payload(room, user, user=events.person(user), by="self"))
     return row
@@ -518,6 +532,7 @@ def hand_accept(*, room: Room, user: User, actor: User) -> Participant:
     _ensure_seat(room, Role.SPEAKER)
     previous = _set_role(row, Role.SPEAKER, timezone.now())
     _role_change(room, actor, row, "hand_accepted", previous)
+    questions.question_close(room=room, author_id=user.pk, state=Question.State.ANSWERED)
     return row
 
 
@@ -532,6 +547,7 @@ def hand_decline(*, room: Room, user: User, actor: User) -> Participant:
         return row
     row.hand_raised_at = None
     row.save(update_fields=["hand_raised_at"])
+    questions.question_close(room=room, author_id=user.pk, state=Question.State.WITHDRAWN)
     _log(room, "hand_declined", actor=actor, target=user)
     events.emit(
         room.pk, "hand_lowered", _payload(room, actor, user=events.person(user), by="declined")
