@@ -68,8 +68,9 @@ def tell_followers(job: ScheduledJob, room: Room, now: datetime) -> str | None:
     if not batch:
         return ScheduledJob.Outcome.DONE
     why = FollowerAlert.Why.LIVE if room.is_live else FollowerAlert.Why.SCHEDULED
-    path = reverse("space_public", args=[room.slug])
-    link = absolute_url(path)
+    # Followers are signed in: the bell leads into the room; the email to the public link.
+    path = reverse("room_detail", args=[room.slug])
+    link = absolute_url(reverse("space_public", args=[room.slug]))
     alerts, notifications, emails = [], [], []
     for person in batch:
         choice = getattr(

@@ -66,7 +66,7 @@ def question_close(*, room: Room, author_id: int, state: str) -> Question | None
     """The asker's open question is answered (brought on stage) or withdrawn (hand down);
     called by the hand services inside their transaction."""
     question = (
-        Question.objects.select_for_update()
+        Question.objects.select_for_update(of=("self",))
         .filter(room=room, author_id=author_id, state=Question.State.OPEN)
         .select_related("author__profile")
         .first()
@@ -86,7 +86,7 @@ def question_close(*, room: Room, author_id: int, state: str) -> Question | None
 
 def _open_question(room: Room, question_id: int) -> Question:
     question = (
-        Question.objects.select_for_update()
+        Question.objects.select_for_update(of=("self",))
         .filter(pk=question_id, room=room)
         .select_related("author__profile")
         .first()

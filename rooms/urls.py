@@ -7,6 +7,7 @@ from . import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("my-spaces/", views.my_spaces, name="my_spaces"),
+    path("search/", views.search, name="search"),
     path("rooms/new/", views.room_create, name="room_create"),
     path("rooms/<str:slug>/", views.room_detail, name="room_detail"),
     path("rooms/<str:slug>/edit/", views.room_edit, name="room_edit"),

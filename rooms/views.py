@@ -21,6 +21,7 @@ from accounts.models import User
 from spaces_project import ratelimit
 
 from . import cards, ice, live, selectors, services
+from . import search as space_search
 from .calendar import space_ics
 from .exceptions import ActionRefused
 from .forms import SpaceForm
@@ -543,3 +544,15 @@ def room_access(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             messages.success(request, _("Request declined."))
     return redirect("room_detail", slug=room.slug)
+
+
+@ratelimit.per_ip("search", setting="SPACES_PUBLIC_PAGE_RATE")
+@require_GET
+def search(request: HttpRequest) -> HttpResponse:
+    """The header's search box: public Spaces (live first) and people, a page of each."""
+    results = space_search.search(
+        query=request.GET.get("q", ""),
+        page=request.GET.get("page"),
+        people_page=request.GET.get("people"),
+    )
+    return render(request, "rooms/search.html", {"results": results})

@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.sites",
+    "django.contrib.postgres",  # search: full-text and trigram lookups (rooms/search.py)
     "channels",
     "allauth",
     "allauth.account",

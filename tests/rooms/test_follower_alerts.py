@@ -47,7 +47,7 @@ def test_followers_hear_the_host_went_live_by_bell_and_by_email_if_they_asked(co
     for person in (every, never):
         bell = Notification.objects.get(user=person)
         assert "Hana Host" in bell.text and "Night shift stories" in bell.text
-        assert bell.url == f"/s/{room.slug}/"
+        assert bell.url == f"/rooms/{room.slug}/"
     assert not Notification.objects.filter(user=bystander).exists()
     [email] = [m for m in mail.outbox if m.to == [every.email]]
     assert "Hana Host" in email.subject and f"/s/{room.slug}/" in email.body
