@@ -34,11 +34,14 @@ def _guest_key(request: HttpRequest) -> tuple[str, bool]:
 
 
 def report_space(request: HttpRequest, slug: str) -> HttpResponse:
-    """Report a Space (`/s/<slug>/report/`), a post in it (`?post=<id>`) or someone in it
-    (`?person=<user id>`)."""
+    """Report a Space (`/s/<slug>/report/`), a post in it (`?post=<id>`), someone in it
+    (`?person=<user id>`) or a question on a raised hand (`?question=<id>`)."""
     visible_room_by_slug(slug, request.user)  # a private Space is reported only by those in it
     target = selectors.report_target(
-        slug=slug, post_id=request.GET.get("post"), person=request.GET.get("person")
+        slug=slug,
+        post_id=request.GET.get("post"),
+        person=request.GET.get("person"),
+        question_id=request.GET.get("question"),
     )
     return _report(request, target, back=reverse("space_public", args=[slug]))
 
@@ -88,6 +91,8 @@ def _report(request: HttpRequest, target: ReportTarget, back: str) -> HttpRespon
 
 
 def _what(target: ReportTarget) -> str:
+    if target.question is not None:
+        return "question"
     if target.type == TargetType.SPACE:
         return "Space"
     if target.type == TargetType.POST:

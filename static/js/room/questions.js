@@ -66,6 +66,10 @@ export function questionsPanel(app) {
     if (may.has("question_remove") || mine(q)) {
       actions.push(small(gettext("Remove question"), () => app.send("question_remove", { question: q.id }), "question-remove"));
     }
+    if (!mine(q)) {
+      actions.push(el("a", { class: "button button-small button-ghost", href: `/s/${app.slug}/report/?question=${q.id}`,
+        text: gettext("Report"), testid: "question-report" }));
+    }
     return el("li", { class: "question", "data-question": String(q.id), "data-user": String(h.user.id), testid: "question" },
       el("p", { class: "question-text", text: q.text }),
       el("p", { class: "muted" },
