@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from spaces_project import ratelimit
 
-from . import events, posts, questions, services
+from . import events, insights, posts, questions, services
 from .models import Invite, Participant, Presence, Room
 from .permissions import Standing, standing_of
 from .realtime import Coalescer
@@ -181,6 +181,8 @@ def viewer_listening(*, viewer: Viewer, listening: bool) -> None:
     """The socket's audio was answered (or closed): it counts as listening (or not)."""
     viewer.listening = listening
     Presence.objects.filter(channel_name=viewer.channel_name).update(listening=listening)
+    if listening:  # counted in memory for the host's insights, flushed in bulk
+        insights.note_listener(viewer.room_id, user_id=viewer.user_id, guest_id=viewer.guest_id)
 
 
 def viewer_disconnect(*, channel_name: str) -> None:
@@ -379,12 +381,14 @@ class ReactionTally:
     def add(self, room_id: int, emoji: str) -> None:
         room = self.counts.setdefault(room_id, {})
         room[emoji] = room.get(emoji, 0) + 1
+        insights.note_reaction(room_id)
         self.coalescer.mark(room_id)
 
     async def _flush(self, room_id: int) -> None:
         counts = self.counts.pop(room_id, None)
         if counts:
             await events.abroadcast(room_id, "reactions", {"counts": counts})
+        await insights.aflush_if_due()
 
 
 # Whether the host had a socket open at the last flush, per Space, in this process, and the
@@ -410,6 +414,7 @@ async def _flush_count(room_id: int) -> None:
         payload = {**payload, "audience": {"guests": payload["audience"]["guests"]}}
     _people_sent[room_id] = people
     await events.abroadcast(room_id, "listeners", payload)
+    await insights.aflush_if_due()
     # The host's last socket closed (or one opened again): tell the room. The page shows a
     # notice after a short grace, so a reload does not flash it.
     before = _host_seen.get(room_id)

@@ -474,3 +474,45 @@ class QuestionVote(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} +1 {self.question_id}"
+
+
+class ListenerSeen(models.Model):
+    """Someone listened to this Space, known only by a keyed hash of their account or guest id
+    (never an address): the count of rows is the Space's unique listeners."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="listeners_seen")
+    key = models.CharField(max_length=32)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "key"], name="listener_seen_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"listener of {self.room_id}"
+
+
+class ListenerSample(models.Model):
+    """How many listened to a live Space at one moment (rooms.insights.sample)."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="listener_samples")
+    at = models.DateTimeField()
+    listeners = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["room", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.listeners} in {self.room_id} at {self.at:%H:%M}"
+
+
+class SpaceTally(models.Model):
+    """Running totals for a Space's insights, flushed from the processes that count them."""
+
+    room = models.OneToOneField(Room, on_delete=models.CASCADE, related_name="tally")
+    peak_listeners = models.PositiveIntegerField(default=0)
+    reactions = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"tally of {self.room_id}"

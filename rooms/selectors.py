@@ -3,14 +3,24 @@
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import Follow, User
 
 from . import live, permissions
-from .models import ON_STAGE, Invite, Participant, Reminder, Role, Room, SpaceAccess, Topic
+from .models import (
+    ON_STAGE,
+    Invite,
+    ListenerSeen,
+    Participant,
+    Reminder,
+    Role,
+    Room,
+    SpaceAccess,
+    Topic,
+)
 from .permissions import Standing
 from .visibility import listed, room_visible_to
 
@@ -359,8 +369,16 @@ def my_spaces(*, user: User) -> MySpaces:
             pk__in=Room.objects.filter(mine).values("pk"),
             state__in=[Room.State.ENDED, Room.State.CANCELLED],
         )
-        .select_related("host__profile")
+        .select_related("host__profile", "tally")
         .prefetch_related("topics")
+        .annotate(
+            unique_listeners=Subquery(
+                ListenerSeen.objects.filter(room=OuterRef("pk"))
+                .values("room")
+                .annotate(n=Count("pk"))
+                .values("n")[:1]
+            )
+        )
         .order_by("-ended_at", "-created_at")[:PAST_SHOWN]
     )
     return MySpaces(live=list(live), upcoming=list(upcoming), past=list(past))

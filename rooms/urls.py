@@ -14,6 +14,8 @@ urlpatterns = [
     path("rooms/<str:slug>/cancel/", views.room_cancel, name="room_cancel"),
     path("rooms/<str:slug>/act/", views.room_action, name="room_action"),
     path("rooms/<str:slug>/access/", views.room_access, name="room_access"),
+    path("rooms/<str:slug>/insights/", views.room_insights, name="room_insights"),
+    path("rooms/<str:slug>/insights.csv", views.room_insights_csv, name="room_insights_csv"),
     # The public link: anyone, no sign-in needed.
     path("s/<str:slug>/", views.space_public, name="space_public"),
     path("s/<str:slug>/event.ics", views.space_calendar, name="space_calendar"),

@@ -9,7 +9,7 @@ from urllib.parse import urlencode, urlsplit
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
@@ -20,13 +20,13 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import User
 from spaces_project import ratelimit
 
-from . import cards, ice, live, selectors, services
+from . import cards, ice, insights, live, selectors, services
 from . import search as space_search
 from .calendar import space_ics
 from .exceptions import ActionRefused
 from .forms import SpaceForm
 from .models import Invite, Role, Room, SpaceAccess
-from .permissions import Action, Standing, can
+from .permissions import Action, Standing, can, is_staff_moderator
 from .visibility import room_visible_to
 
 PERSON_LABELS = {
@@ -556,3 +556,32 @@ def search(request: HttpRequest) -> HttpResponse:
         people_page=request.GET.get("people"),
     )
     return render(request, "rooms/search.html", {"results": results})
+
+
+# The host's insights about a Space.
+
+
+def _insights_room(request: HttpRequest, slug: str) -> Room:
+    """The Space, if the viewer hosts it (or is staff); 404 for everyone else."""
+    room = selectors.visible_room_by_slug(slug, request.user)
+    if room.host_id != request.user.pk and not is_staff_moderator(request.user):
+        raise Http404("No such Space")
+    return room
+
+
+@login_required
+def room_insights(request: HttpRequest, slug: str) -> HttpResponse:
+    room = _insights_room(request, slug)
+    data = insights.space_insights(room=room)
+    return render(request, "rooms/insights.html", {"room": room, "insights": data})
+
+
+@login_required
+def room_insights_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    room = _insights_room(request, slug)
+    response = HttpResponse(
+        insights.insights_csv(insights.space_insights(room=room)),
+        content_type="text/csv; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="space-{room.slug}-insights.csv"'
+    return response

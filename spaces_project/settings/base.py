@@ -274,6 +274,14 @@ SPACES_PRESENCE_SWEEP_INTERVAL = float(os.environ.get("SPACES_PRESENCE_SWEEP_INT
 SPACES_REMINDER_BATCH = int(os.environ.get("SPACES_REMINDER_BATCH", "100"))  # per transaction
 # Followers told per transaction when a host goes live or schedules (rooms/follows.py).
 SPACES_FOLLOWER_BATCH = int(os.environ.get("SPACES_FOLLOWER_BATCH", "500"))
+# Host insights (rooms/insights.py): how often a live Space's listeners are sampled, and how
+# often a socket process writes the arrivals and reactions it noted.
+SPACES_INSIGHTS_SAMPLE = float(os.environ.get("SPACES_INSIGHTS_SAMPLE", "30"))
+SPACES_INSIGHTS_FLUSH = float(os.environ.get("SPACES_INSIGHTS_FLUSH", "10"))
+CELERY_BEAT_SCHEDULE["rooms-insights-sample"] = {
+    "task": "rooms.tasks.insights_sample",
+    "schedule": SPACES_INSIGHTS_SAMPLE,
+}
 CELERY_BEAT_SCHEDULE["rooms-follow-digest"] = {
     "task": "rooms.tasks.follow_digest_send",
     "schedule": 24 * 3600.0,
