@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .handles import handle_validators, normalize
-from .models import Follow, Notification, Profile, User
+from .models import Follow, Notification, Profile, PushSubscription, User
 
 
 def account_mark_verified(*, user: User) -> None:
@@ -168,3 +168,48 @@ def follows_end_between(*, one: User, other: User) -> int:
         models.Q(follower=one, followee=other) | models.Q(follower=other, followee=one)
     ).delete()
     return deleted
+
+
+# Web Push
+
+
+def push_subscribe(*, user: User, endpoint: str, p256dh: str, auth: str) -> PushSubscription:
+    """Remember a browser's push subscription for this person (the same browser again replaces
+    its keys). Refuses endpoints the server would not post to (ValidationError)."""
+    from . import webpush
+
+    if not user.is_authenticated:
+        raise ValidationError(_("Sign in to get notifications."), code="not_signed_in")
+    try:
+        keys_ok = len(webpush.unb64url(p256dh)) == 65 and len(webpush.unb64url(auth)) == 16
+    except ValueError:
+        keys_ok = False
+    if not keys_ok or len(endpoint) > 1000 or not webpush.endpoint_allowed(endpoint):
+        raise ValidationError(_("This browser's subscription is not usable."), code="invalid")
+    subscription, _created = PushSubscription.objects.update_or_create(
+        endpoint=endpoint, defaults={"user": user, "p256dh": p256dh, "auth": auth}
+    )
+    return subscription
+
+
+def push_unsubscribe(*, user: User, endpoint: str) -> bool:
+    deleted, _count = PushSubscription.objects.filter(user=user, endpoint=endpoint).delete()
+    return bool(deleted)
+
+
+def push_notify(*, user_ids: list[int], text: str, url: str) -> int:
+    """Push a notification to every browser of these people. Returns how many were accepted.
+    Best effort: a push service that is down loses that push (the bell still has it)."""
+    from . import webpush
+
+    if not webpush.public_key():
+        return 0
+    sent = 0
+    for subscription in PushSubscription.objects.filter(user_id__in=user_ids):
+        if webpush.send(subscription, {"title": "Spaces", "body": text, "url": url}) in (
+            200,
+            201,
+            202,
+        ):
+            sent += 1
+    return sent

@@ -1,13 +1,16 @@
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django.views.i18n import set_language as django_set_language
 
+from . import webpush
 from .forms import ProfileForm
 from .models import User
 from .selectors import (
@@ -26,6 +29,8 @@ from .services import (
     profile_ensure,
     profile_language_set,
     profile_update,
+    push_subscribe,
+    push_unsubscribe,
 )
 
 
@@ -56,7 +61,11 @@ def profile_edit(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Your profile is saved."))
             return redirect("profile_edit")
-    context = {"form": form, "handle_next_change_at": handle_next_change_at(user=request.user)}
+    context = {
+        "form": form,
+        "handle_next_change_at": handle_next_change_at(user=request.user),
+        "push_key": webpush.public_key(),
+    }
     return render(request, "accounts/profile_edit.html", context)
 
 
@@ -133,3 +142,29 @@ def notifications(request: HttpRequest) -> HttpResponse:
     if shown:
         notifications_mark_read(user=request.user, up_to_id=max(n.pk for n in shown))
     return render(request, "accounts/notifications.html", {"notifications": shown})
+
+
+@login_required
+@require_POST
+def push_subscription(request: HttpRequest) -> HttpResponse:
+    """The page's push subscription (JSON: `endpoint`, `keys.p256dh`, `keys.auth`);
+    `{"endpoint": …, "remove": true}` forgets it."""
+    try:
+        data = json.loads(request.body or b"{}")
+        endpoint = str(data["endpoint"])
+    except (ValueError, KeyError, TypeError):
+        return JsonResponse({"error": _("This browser's subscription is not usable.")}, status=400)
+    if data.get("remove"):
+        push_unsubscribe(user=request.user, endpoint=endpoint)
+        return JsonResponse({"ok": True})
+    keys = data.get("keys") or {}
+    try:
+        push_subscribe(
+            user=request.user,
+            endpoint=endpoint,
+            p256dh=str(keys.get("p256dh", "")),
+            auth=str(keys.get("auth", "")),
+        )
+    except ValidationError as error:
+        return JsonResponse({"error": error.messages[0]}, status=400)
+    return JsonResponse({"ok": True})

@@ -23,7 +23,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.mail import absolute_url, emails_enqueue
-from accounts.models import Follow, Notification, OutboxEmail, Profile, User
+from accounts.models import Follow, Notification, OutboxEmail, Profile, PushSubscription, User
 from accounts.services import person_language
 
 from .models import FollowerAlert, Room, ScheduledJob
@@ -99,7 +99,32 @@ def tell_followers(job: ScheduledJob, room: Room, now: datetime) -> str | None:
     FollowerAlert.objects.bulk_create(alerts)
     Notification.objects.bulk_create(notifications, ignore_conflicts=True)
     emails_enqueue(emails=emails)
+    _queue_push(room, [p.pk for p in batch], path)
     return None if len(batch) == size else ScheduledJob.Outcome.DONE
+
+
+def _queue_push(room: Room, user_ids: list[int], path: str) -> None:
+    """After the batch commits, a Web Push to those of them whose browsers allowed it."""
+    pushed = list(
+        PushSubscription.objects.filter(user_id__in=user_ids)
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
+    if not pushed:
+        return
+    text = _("%(host)s is live: “%(title)s”.") % {
+        "host": room.host.display_name,
+        "title": room.title,
+    }
+    if not room.is_live:
+        text = _("%(host)s scheduled a Space") % {"host": room.host.display_name}
+
+    def queue() -> None:
+        from accounts.tasks import push_notify
+
+        push_notify.delay(pushed, text, path)
+
+    transaction.on_commit(queue)
 
 
 def _words(room: Room, person: User, *, live: bool, link: str) -> tuple[str, str, str]:

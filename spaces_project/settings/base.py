@@ -272,6 +272,11 @@ SPACES_AUTO_END_AFTER = float(os.environ.get("SPACES_AUTO_END_AFTER", "300"))
 SPACES_DUE_WORK_INTERVAL = float(os.environ.get("SPACES_DUE_WORK_INTERVAL", "5"))
 SPACES_PRESENCE_SWEEP_INTERVAL = float(os.environ.get("SPACES_PRESENCE_SWEEP_INTERVAL", "30"))
 SPACES_REMINDER_BATCH = int(os.environ.get("SPACES_REMINDER_BATCH", "100"))  # per transaction
+# Web Push (accounts/webpush.py): the VAPID private key (raw P-256, base64url) and contact.
+# Empty key: no push. Loopback endpoints are allowed only where the tests say so.
+SPACES_VAPID_PRIVATE_KEY = os.environ.get("SPACES_VAPID_PRIVATE_KEY", "")
+SPACES_VAPID_SUBJECT = os.environ.get("SPACES_VAPID_SUBJECT", "mailto:admin@localhost")
+SPACES_PUSH_ALLOW_LOOPBACK = False
 # Followers told per transaction when a host goes live or schedules (rooms/follows.py).
 SPACES_FOLLOWER_BATCH = int(os.environ.get("SPACES_FOLLOWER_BATCH", "500"))
 # Host insights (rooms/insights.py): how often a live Space's listeners are sampled, and how
