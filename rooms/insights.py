@@ -16,6 +16,7 @@ import csv
 import hashlib
 import hmac
 import io
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ from .models import (
     RoomEvent,
     SpaceTally,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def listener_key(user_id: int | None, guest_id: str | None) -> str:
@@ -84,7 +87,10 @@ def note_reaction(room_id: int) -> None:
 
 def flush_if_due() -> None:
     if _buffer.due():
-        flush()
+        try:
+            flush()
+        except Exception:  # counting must never refuse someone's audio
+            logger.exception("Writing the insights counts failed")
 
 
 async def aflush_if_due() -> None:
@@ -92,12 +98,23 @@ async def aflush_if_due() -> None:
     if _buffer.due():
         from channels.db import database_sync_to_async
 
-        await database_sync_to_async(flush)()
+        try:
+            await database_sync_to_async(flush)()
+        except Exception:  # counting must never break the room's own flushes
+            logger.exception("Writing the insights counts failed")
 
 
 def flush() -> None:
-    """Write what this process noted: a bulk insert of keys, one update per Space's reactions."""
+    """Write what this process noted: a bulk insert of keys, one update per Space's reactions.
+    Spaces deleted meanwhile are skipped."""
     keys, reactions = _buffer.take()
+    if not keys and not reactions:
+        return
+    existing = set(
+        Room.objects.filter(pk__in=set(keys) | set(reactions)).values_list("pk", flat=True)
+    )
+    keys = {r: ks for r, ks in keys.items() if r in existing}
+    reactions = {r: n for r, n in reactions.items() if r in existing}
     rows = [ListenerSeen(room_id=r, key=k) for r, ks in keys.items() for k in ks]
     if rows:
         ListenerSeen.objects.bulk_create(rows, ignore_conflicts=True)
