@@ -58,15 +58,25 @@ class SignupForm(AllauthSignupForm):
 
 class ProfileForm(forms.ModelForm):
     handle = _handle_field(required=False)  # left empty: unchanged
+    follow_email = forms.ChoiceField(  # left out: unchanged
+        choices=Profile.FollowEmail.choices,
+        required=False,
+        widget=forms.RadioSelect,
+        label=_("Email me when people I follow go live or schedule a Space"),
+    )
 
     class Meta:
         model = Profile
         fields = ["display_name", "bio", "avatar"]
         widgets = {"bio": forms.Textarea(attrs={"rows": 3})}
-        labels = {"display_name": _("Display name"), "bio": _("Short bio"), "avatar": _("Avatar")}
+        labels = {
+            "display_name": _("Display name"),
+            "bio": _("Short bio"),
+            "avatar": _("Avatar"),
+        }
         help_texts = {
             "bio": _("Up to 160 characters."),
             "display_name": _("Shown to others in Spaces."),
         }
 
-    field_order = ["display_name", "handle", "bio", "avatar"]
+    field_order = ["display_name", "handle", "bio", "avatar", "follow_email"]

@@ -82,8 +82,40 @@ class Profile(models.Model):
     # request (reminders) are written in it. Empty: the site's default.
     language = models.CharField(max_length=8, blank=True, editable=False)
 
+    class FollowEmail(models.TextChoices):
+        EVERY_TIME = "every", _("Every time")
+        DAILY = "daily", _("A daily digest")
+        NEVER = "never", _("Never")
+
+    # Emails about people they follow going live or scheduling a Space (the bell always tells).
+    follow_email = models.CharField(
+        max_length=5, choices=FollowEmail.choices, default=FollowEmail.NEVER
+    )
+
     def __str__(self) -> str:
         return self.display_name or f"@{self.user.username}"
+
+
+class Follow(models.Model):
+    """`follower` follows `followee`: they are told when the followee goes live or schedules a
+    public Space. Blocks, either way, end a follow and stop new ones."""
+
+    follower = models.ForeignKey(User, on_delete=models.CASCADE, related_name="following")
+    followee = models.ForeignKey(User, on_delete=models.CASCADE, related_name="followers")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["follower", "followee"], name="follow_once"),
+            models.CheckConstraint(
+                condition=~models.Q(follower=models.F("followee")), name="follow_not_self"
+            ),
+        ]
+        # Fan-out walks a host's followers in follower order.
+        indexes = [models.Index(fields=["followee", "follower"])]
+
+    def __str__(self) -> str:
+        return f"{self.follower_id} follows {self.followee_id}"
 
 
 class Notification(models.Model):
@@ -151,3 +183,16 @@ class OutboxEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} → {self.to}"
+
+
+class PushSubscription(models.Model):
+    """A browser that agreed to get this person's notifications by Web Push (accounts.webpush)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="push_subscriptions")
+    endpoint = models.URLField(max_length=1000, unique=True)
+    p256dh = models.CharField(max_length=200)
+    auth = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"push for {self.user_id}"

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import mail
+from . import mail, services
 
 
 @shared_task(ignore_result=True)
@@ -15,3 +15,10 @@ def email_send(email_id: int) -> bool:
 def email_retry() -> int:
     """Periodic: send emails whose worker died or whose send failed a while ago."""
     return mail.email_retry()
+
+
+@shared_task(ignore_result=True)
+def push_notify(user_ids: list[int], text: str, url: str) -> int:
+    """Push one notification to these people's browsers (queued after the commit that told
+    them in the site)."""
+    return services.push_notify(user_ids=user_ids, text=text, url=url)

@@ -237,6 +237,12 @@ class ReportAdmin(ServiceActionsMixin, ReadOnlyAdmin, admin.ModelAdmin):
         if "post" in snap:
             post = snap["post"]
             rows += [("Post by", post.get("author", {}).get("name", "")), ("Post", post["text"])]
+        if "question" in snap:
+            question = snap["question"]
+            rows += [
+                ("Question by", question.get("author", {}).get("name", "")),
+                ("Question", question["text"]),
+            ]
         if "person" in snap:
             person = snap["person"]
             rows += [("Person", f"{person.get('name')} <{person.get('email', '')}>")]

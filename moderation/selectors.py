@@ -16,7 +16,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
-from rooms.models import Participant, Post, Room, RoomEvent
+from rooms.models import Participant, Post, Question, Room, RoomEvent
 
 from .models import Block, Report, Suspension, TargetType
 
@@ -158,9 +158,13 @@ class ReportTarget:
     room: Room | None = None
     post: Post | None = None
     person: User | None = None
+    # A question on a raised hand is reported as its author, with the question kept as evidence.
+    question: Question | None = None
 
     @property
     def key(self) -> str:
+        if self.question is not None:
+            return f"question:{self.question.pk}"
         if self.type == TargetType.POST:
             return f"post:{self.post.pk}"
         if self.type == TargetType.PERSON:
@@ -177,6 +181,8 @@ class ReportTarget:
         return self.room.host
 
     def describe(self) -> str:
+        if self.question is not None:
+            return f"a question by {self.question.author.display_name}"
         if self.type == TargetType.POST:
             return f"a post by {self.post.author.display_name}"
         if self.type == TargetType.PERSON:
@@ -185,7 +191,11 @@ class ReportTarget:
 
 
 def report_target(
-    *, slug: str | None = None, post_id: str | None = None, person: str | None = None
+    *,
+    slug: str | None = None,
+    post_id: str | None = None,
+    person: str | None = None,
+    question_id: str | None = None,
 ) -> ReportTarget:
     """The target named by a report link: `/s/<slug>/report/` (the Space), with `?post=<id>` (a
     post in it) or `?person=<id>` (someone in it); `/u/<username>/report/` (a person). Raises
@@ -205,6 +215,17 @@ def report_target(
         if room is None or post is None:
             raise Http404("There is no such post in this Space.")
         return ReportTarget(type=TargetType.POST, room=room, post=post, person=post.author)
+    if question_id:
+        question = (
+            Question.objects.select_related("author__profile")
+            .filter(pk=_int(question_id), room=room)
+            .first()
+        )
+        if room is None or question is None:
+            raise Http404("There is no such question in this Space.")
+        return ReportTarget(
+            type=TargetType.PERSON, room=room, person=question.author, question=question
+        )
     if person:
         people = User.objects.select_related("profile")
         if room is None:
@@ -255,6 +276,15 @@ def evidence_snapshot(target: ReportTarget) -> dict:
             "author": _person(post.author),
             "created_at": post.created_at.isoformat(),
             "deleted": post.deleted_at is not None,
+        }
+    if target.question is not None:
+        question = target.question
+        snap["question"] = {
+            "id": question.pk,
+            "text": question.text,
+            "author": _person(question.author),
+            "created_at": question.created_at.isoformat(),
+            "state": question.state,
         }
     if target.person is not None:
         profile = getattr(target.person, "profile", None)

@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from accounts.models import User
+from accounts.services import follows_end_between
 from rooms import events as room_events
 from rooms import posts as room_posts
 from rooms import services as room_services
@@ -599,7 +600,8 @@ def block_create(*, blocker: User, blocked: User) -> Block:
     """`blocker` blocks `blocked`: the blocked person cannot be invited on stage by the blocker
     (an invite sent earlier can no longer be accepted), raise a hand in Spaces the blocker hosts
     or be brought up there, and their posts are hidden from the blocker (their open sockets
-    reload the list after commit). No staff audit row (it is the person's own choice)."""
+    reload the list after commit). Follows between the two end, both ways. No staff audit row
+    (it is the person's own choice)."""
     if not blocker.is_authenticated:
         raise ModerationRefused("not_allowed", "Sign in to block someone.")
     if blocker.pk == blocked.pk:
@@ -609,6 +611,7 @@ def block_create(*, blocker: User, blocked: User) -> Block:
     if block is not None:
         return block
     block = Block.objects.create(blocker=blocker, blocked=blocked)
+    follows_end_between(one=blocker, other=blocked)
     room_events.person_changed(blocker.pk, "blocks")
     return block
 

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
+from rooms.selectors import visible_room_by_slug
 
 from . import selectors, services
 from .exceptions import ModerationRefused
@@ -33,10 +34,14 @@ def _guest_key(request: HttpRequest) -> tuple[str, bool]:
 
 
 def report_space(request: HttpRequest, slug: str) -> HttpResponse:
-    """Report a Space (`/s/<slug>/report/`), a post in it (`?post=<id>`) or someone in it
-    (`?person=<user id>`)."""
+    """Report a Space (`/s/<slug>/report/`), a post in it (`?post=<id>`), someone in it
+    (`?person=<user id>`) or a question on a raised hand (`?question=<id>`)."""
+    visible_room_by_slug(slug, request.user)  # a private Space is reported only by those in it
     target = selectors.report_target(
-        slug=slug, post_id=request.GET.get("post"), person=request.GET.get("person")
+        slug=slug,
+        post_id=request.GET.get("post"),
+        person=request.GET.get("person"),
+        question_id=request.GET.get("question"),
     )
     if target.post is not None and not request.user.is_authenticated:
         if not target.room.guests_may_listen:
@@ -90,6 +95,8 @@ def _report(request: HttpRequest, target: ReportTarget, back: str) -> HttpRespon
 
 
 def _what(target: ReportTarget) -> str:
+    if target.question is not None:
+        return "question"
     if target.type == TargetType.SPACE:
         return "Space"
     if target.type == TargetType.POST:

@@ -362,7 +362,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.send_event(await self.read_snapshot())
 
     async def handle_hand_raise(self, message) -> None:
-        await self.act("hand_raise")
+        await self.act("hand_raise", question=message.fields.get("question"))
+
+    async def handle_question_upvote(self, message) -> None:
+        await self.act("question_upvote", question=message["question"])
+
+    async def handle_question_remove(self, message) -> None:
+        await self.act("question_remove", question=message["question"])
 
     async def handle_hand_lower(self, message) -> None:
         await self.act("hand_lower")

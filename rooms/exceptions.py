@@ -15,6 +15,8 @@ class Code(StrEnum):
     INVITE_EXPIRED = "invite_expired"
     INVITE_USED = "invite_used"  # already accepted or declined: invites are single-use
     INVITE_REVOKED = "invite_revoked"  # withdrawn, or its sender may no longer invite
+    PRIVATE = "private"  # a private Space the person was not let into
+    RATE_LIMITED = "rate_limited"  # too many of this action in a short time
     INVALID = "invalid"  # bad input: title too long, too many topics, time out of range
 
 

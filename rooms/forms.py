@@ -57,6 +57,24 @@ class SpaceForm(forms.Form):
         label=_("People without an account may listen through the link"),
     )
 
+    visibility = forms.ChoiceField(
+        label=_("Who can find and join it"),
+        choices=[
+            (Room.Visibility.PUBLIC, _("Public: listed, and anyone with the link can join")),
+            (
+                Room.Visibility.UNLISTED,
+                _("Unlisted: not listed or searchable; anyone with the link can join"),
+            ),
+            (
+                Room.Visibility.PRIVATE,
+                _("Private: only people you let in; others can ask to join"),
+            ),
+        ],
+        initial=Room.Visibility.PUBLIC,
+        required=False,
+        widget=forms.RadioSelect,
+    )
+
     def __init__(self, *args, editing: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.editing = editing
@@ -79,6 +97,7 @@ class SpaceForm(forms.Form):
             else None,
             "timezone": "UTC",
             "guests_may_listen": room.guests_may_listen,
+            "visibility": room.visibility,
             "scheduled_at": room.scheduled_for,
         }
         return cls(data, initial=initial, editing=True)
@@ -90,6 +109,11 @@ class SpaceForm(forms.Form):
                 _("Pick at most %(count)d topics.") % {"count": Room.MAX_TOPICS}
             )
         return topics
+
+    def clean_visibility(self) -> str | None:
+        """Left out, a new Space is public and an edited one keeps what it had (None)."""
+        chosen = self.cleaned_data.get("visibility")
+        return chosen or (None if self.editing else Room.Visibility.PUBLIC)
 
     def clean_timezone(self) -> ZoneInfo:
         name = self.cleaned_data.get("timezone") or "UTC"

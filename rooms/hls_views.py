@@ -19,6 +19,7 @@ from .hls import hls_storage, room_path
 from .media.hls import PLAYLIST
 from .models import Room
 from .permissions import Standing, standing_of
+from .visibility import room_visible_to
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 SEGMENT_TYPE = "audio/mp4"
@@ -27,11 +28,20 @@ PLAYLIST_MAX_AGE = 1  # seconds: a player and a cache see a new segment within o
 SEGMENT_MAX_AGE = 365 * 24 * 3600
 
 
+def _cacheable(room: Room) -> bool:
+    """Anyone may fetch it, so shared caches may keep it: guests may listen, not private."""
+    return room.guests_may_listen and room.visibility != Room.Visibility.PRIVATE
+
+
 def _listenable(request: HttpRequest, slug: str) -> Room:
-    room = Room.objects.filter(slug=slug).only("pk", "state", "guests_may_listen").first()
-    if room is None or room.state != Room.State.LIVE:
+    room = (
+        Room.objects.filter(slug=slug)
+        .only("pk", "state", "guests_may_listen", "visibility", "host_id")
+        .first()
+    )
+    if room is None or room.state != Room.State.LIVE or not room_visible_to(room, request.user):
         raise Http404("This Space is not live.")
-    if room.guests_may_listen:
+    if _cacheable(room):
         return room
     user = request.user
     if not user.is_authenticated:
@@ -52,7 +62,7 @@ def _serve(room: Room, name: str, content_type: str, max_age: int, *, immutable:
         response["Cache-Control"] = f"max-age={PLAYLIST_MAX_AGE}"
         return response
     response = HttpResponse(data, content_type=content_type)
-    scope = "public" if room.guests_may_listen else "private"
+    scope = "public" if _cacheable(room) else "private"
     response["Cache-Control"] = f"{scope}, max-age={max_age}" + (", immutable" if immutable else "")
     return response
 

@@ -24,11 +24,12 @@ from django.utils.translation import gettext as _
 
 from spaces_project import ratelimit
 
-from . import events, posts, services
+from . import events, insights, posts, questions, services
 from .exceptions import ActionRefused
 from .models import Invite, Participant, Presence, Room
 from .permissions import Standing, standing_of
 from .realtime import Coalescer
+from .visibility import room_visible_to
 
 GUEST_COOKIE = "spaces_guest"
 GUEST_SALT = "rooms.guest"
@@ -117,12 +118,15 @@ def viewer_connect(
 
     Refuses unknown Spaces (4404), guests connecting too often from one address (4429), guests
     without the public page's cookie (4401), guests where
-    the host turned guest listening off, suspended people and removed people (4403).
+    the host turned guest listening off, people not let into a private Space, suspended people
+    and removed people (4403).
     """
     room = Room.objects.filter(slug=slug).first()
     if room is None:
         raise Refused("not_found", "There is no Space at this link.", 4404)
     signed_in = user is not None and user.is_authenticated
+    if not room_visible_to(room, user):
+        raise Refused("private", "This Space is private. Ask the host to let you in.", 4403)
     viewer = Viewer(room_id=room.pk, channel_name=channel_name)
     if signed_in:
         account_check(user.pk)
@@ -205,6 +209,8 @@ def viewer_listening(*, viewer: Viewer, listening: bool) -> None:
     """The socket's audio was answered (or closed): it counts as listening (or not)."""
     viewer.listening = listening
     Presence.objects.filter(channel_name=viewer.channel_name).update(listening=listening)
+    if listening:  # counted in memory for the host's insights, flushed in bulk
+        insights.note_listener(viewer.room_id, user_id=viewer.user_id, guest_id=viewer.guest_id)
 
 
 def viewer_disconnect(*, channel_name: str, socket_slot: str | None = None) -> None:
@@ -404,7 +410,15 @@ def act(*, viewer: Viewer, operation: str, **fields: Any) -> Any:
     target = _user(fields["target"]) if "target" in fields else None
     match operation:
         case "hand_raise":
-            return services.hand_raise(room=room, user=actor)
+            return services.hand_raise(room=room, user=actor, question=fields.get("question"))
+        case "question_upvote":
+            return questions.question_upvote(
+                room=room, question_id=fields["question"], user=actor
+            )
+        case "question_remove":
+            return questions.question_remove(
+                room=room, question_id=fields["question"], actor=actor
+            )
         case "hand_lower":
             return services.hand_lower(room=room, user=actor)
         case "hand_accept":
@@ -468,12 +482,14 @@ class ReactionTally:
     def add(self, room_id: int, emoji: str) -> None:
         room = self.counts.setdefault(room_id, {})
         room[emoji] = room.get(emoji, 0) + 1
+        insights.note_reaction(room_id)
         self.coalescer.mark(room_id)
 
     async def _flush(self, room_id: int) -> None:
         counts = self.counts.pop(room_id, None)
         if counts:
             await events.abroadcast(room_id, "reactions", {"counts": counts})
+        await insights.aflush_if_due()
 
 
 # Whether the host had a socket open at the last flush, per Space, in this process, and the
@@ -499,6 +515,7 @@ async def _flush_count(room_id: int) -> None:
         payload = {**payload, "audience": {"guests": payload["audience"]["guests"]}}
     _people_sent[room_id] = people
     await events.abroadcast(room_id, "listeners", payload)
+    await insights.aflush_if_due()
     # The host's last socket closed (or one opened again): tell the room. The page shows a
     # notice after a short grace, so a reload does not flash it.
     before = _host_seen.get(room_id)

@@ -41,6 +41,7 @@ from .media import JoinAborted, MediaConfig, OfferError, RouterClosed, RouterReg
 from .media.sdp import OfferLimits, check_offer
 from .models import Participant, Room, RoomEvent
 from .permissions import ON_STAGE
+from .visibility import room_visible_to_id
 
 logger = logging.getLogger(__name__)
 
@@ -117,9 +118,11 @@ def _audio_role(room_id: int, user_id: int | None) -> tuple[str, bool]:
     A suspended or deactivated account only listens, whatever its seat says."""
     from moderation.selectors import suspension_of  # moderation builds on rooms
 
-    room = Room.objects.filter(pk=room_id).only("state").first()
+    room = Room.objects.filter(pk=room_id).only("state", "visibility", "host_id").first()
     if room is None or room.state != Room.State.LIVE:
         raise OfferRefused("wrong_state", "Audio is on while the Space is live.")
+    if not room_visible_to_id(room, user_id):
+        raise OfferRefused("private", "This Space is private.")
     if user_id is None:
         return "listener", True
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()

@@ -47,6 +47,13 @@ class Room(models.Model):
         ENDED = "ended", "Ended"
         CANCELLED = "cancelled", "Cancelled"
 
+    class Visibility(models.TextChoices):
+        """Who finds and enters the Space: see rooms/visibility.py for the rule."""
+
+        PUBLIC = "public", "Public"
+        UNLISTED = "unlisted", "Unlisted"
+        PRIVATE = "private", "Private"
+
     MAX_TOPICS = 3
 
     title = models.CharField(max_length=70)
@@ -65,6 +72,9 @@ class Room(models.Model):
         default=True, help_text="People without an account may listen through the public link."
     )
     record = models.BooleanField(default=False)
+    visibility = models.CharField(
+        max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC
+    )
     # The channel name of the media worker process that holds this Space's audio router.
     media_worker = models.CharField(max_length=200, blank=True)
     # The number of the Space's last room-wide event (`seq` in every event and the snapshot):
@@ -179,6 +189,44 @@ class Invite(models.Model):
 
     def __str__(self) -> str:
         return f"Invite to {self.get_role_display().lower()} in {self.room}"
+
+
+class SpaceAccess(models.Model):
+    """Who may enter a private Space besides its host: let in by the host, or asked to join.
+
+    One row per person and Space; `status` is where their request (or the host's invitation)
+    stands. Only APPROVED lets them in (rooms.visibility.room_visible_to).
+    """
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Asked to join"
+        APPROVED = "approved", "Let in"
+        DECLINED = "declined", "Declined"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="access")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="space_access"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="one_access_per_person"),
+        ]
+        indexes = [models.Index(fields=["room", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_status_display()}: {self.room_id}"
 
 
 class RoomEvent(models.Model):
@@ -304,6 +352,7 @@ class ScheduledJob(models.Model):
         TELL_LIVE = "tell_live", "Tell reminded people it is live"
         TELL_CANCELLED = "tell_cancelled", "Tell reminded people it is cancelled"
         END_IF_HOSTLESS = "end_if_hostless", "End if no host or co-host came back"
+        TELL_FOLLOWERS = "tell_followers", "Tell the host's followers"
 
     class Outcome(models.TextChoices):
         DONE = "done", "Done"
@@ -336,3 +385,137 @@ class ScheduledJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for {self.room_id} at {self.due_at:%Y-%m-%d %H:%M}"
+
+
+class FollowerAlert(models.Model):
+    """A follower of the host was told about this Space: at most one per person and Space,
+    whatever the retries (the unique constraint), written in the batch that told them."""
+
+    class Why(models.TextChoices):
+        LIVE = "live", "Went live"
+        SCHEDULED = "scheduled", "Scheduled"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="follower_alerts")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="follower_alerts"
+    )
+    why = models.CharField(max_length=10, choices=Why.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # For people who chose a daily digest: set once the digest email including it is queued.
+    digest_due = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="one_follower_alert_per_space"),
+        ]
+        indexes = [
+            models.Index(fields=["user"], condition=Q(digest_due=True), name="follower_digest_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} told of {self.room_id}"
+
+
+class Question(models.Model):
+    """A short question a listener attaches to their raised hand. Open while the hand is up;
+    answered when the host brings them on stage; withdrawn when the hand goes down; removed by
+    the host, a co-host, staff or its author. The text is kept for reports."""
+
+    MAX_CHARS = 140
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        ANSWERED = "answered", "Answered"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+        REMOVED = "removed", "Removed"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="questions")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="room_questions"
+    )
+    text = models.CharField(max_length=MAX_CHARS)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    votes = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-votes", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["room", "author"],
+                condition=Q(state="open"),
+                name="one_open_question_per_person",
+            ),
+        ]
+        indexes = [models.Index(fields=["room", "state"])]
+
+    def __str__(self) -> str:
+        return self.text[:40]
+
+
+class QuestionVote(models.Model):
+    """One upvote by one signed-in person on one question."""
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="upvotes")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="question_votes"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["question", "user"], name="one_vote_per_question"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} +1 {self.question_id}"
+
+
+class ListenerSeen(models.Model):
+    """Someone listened to this Space, known only by a keyed hash of their account or guest id
+    (never an address): the count of rows is the Space's unique listeners."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="listeners_seen")
+    key = models.CharField(max_length=32)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "key"], name="listener_seen_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"listener of {self.room_id}"
+
+
+class ListenerSample(models.Model):
+    """How many listened to a live Space at one moment (rooms.insights.sample)."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="listener_samples")
+    at = models.DateTimeField()
+    listeners = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["room", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.listeners} in {self.room_id} at {self.at:%H:%M}"
+
+
+class SpaceTally(models.Model):
+    """Running totals for a Space's insights, flushed from the processes that count them."""
+
+    room = models.OneToOneField(Room, on_delete=models.CASCADE, related_name="tally")
+    peak_listeners = models.PositiveIntegerField(default=0)
+    reactions = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"tally of {self.room_id}"

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 MAX_FRAME_BYTES = 64 * 1024
 MAX_POST_CHARS = 280
 MAX_SDP_CHARS = 32 * 1024
+MAX_QUESTION_CHARS = 140
 REACTIONS = ("👏", "❤️", "😂", "🔥", "💯", "🙌", "🤔", "😮")
 
 
@@ -76,7 +77,7 @@ ID = Field(int)
 SCHEMAS: dict[str, dict[str, Field]] = {
     "ping": {},
     "resync": {},
-    "hand_raise": {},
+    "hand_raise": {"question": Field(str, max_length=MAX_QUESTION_CHARS, optional=True)},
     "hand_lower": {},
     "hand_accept": {"user": USER},
     "hand_decline": {"user": USER},
@@ -95,6 +96,8 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     "post_pin": {"post": ID, "pinned": Field(bool)},
     "post_delete": {"post": ID},
     "react": {"emoji": Field(str, choices=REACTIONS)},
+    "question_upvote": {"question": ID},
+    "question_remove": {"question": ID},
     "rtc_offer": {"sdp": Field(str, max_length=MAX_SDP_CHARS)},
     "rtc_close": {},
 }

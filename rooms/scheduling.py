@@ -40,6 +40,7 @@ from accounts.models import Notification, OutboxEmail, User
 from accounts.services import notification_create, person_language
 
 from . import services, tasks
+from .follows import tell_followers
 from .models import Presence, Reminder, Role, Room, ScheduledJob
 
 logger = logging.getLogger(__name__)
@@ -280,6 +281,7 @@ HANDLERS = {
     Kind.TELL_LIVE: _tell,
     Kind.TELL_CANCELLED: _tell,
     Kind.END_IF_HOSTLESS: _end_if_hostless,
+    Kind.TELL_FOLLOWERS: tell_followers,
 }
 
 

@@ -3,15 +3,26 @@
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import Follow, User
 
 from . import live, permissions
-from .models import ON_STAGE, Invite, Participant, Reminder, Role, Room, Topic
+from .models import (
+    ON_STAGE,
+    Invite,
+    ListenerSeen,
+    Participant,
+    Reminder,
+    Role,
+    Room,
+    SpaceAccess,
+    Topic,
+)
 from .permissions import Standing
+from .visibility import listed, room_visible_to
 
 HOME_LIMIT = 30
 AUDIENCE_SHOWN = 60  # listeners listed on the room page; the rest are counted
@@ -49,8 +60,8 @@ def home(*, topic_slug: str | None = None) -> Home:
     """Live Spaces (most listened first), upcoming ones (soonest first), topics to filter by."""
     topics = list(Topic.objects.all())
     topic = next((t for t in topics if t.slug == topic_slug), None)
-    live = Room.objects.filter(state=Room.State.LIVE)
-    upcoming = Room.objects.filter(
+    live = listed(Room.objects.filter(state=Room.State.LIVE))
+    upcoming = listed(Room.objects.all()).filter(
         state=Room.State.SCHEDULED, scheduled_for__gte=timezone.now() - timedelta(hours=1)
     )
     if topic is not None:
@@ -67,17 +78,52 @@ def home(*, topic_slug: str | None = None) -> Home:
     )
 
 
-def room_by_slug(slug: str) -> Room:
-    """The Space behind a share slug, with its host and topics, or 404."""
-    room = (
-        Room.objects.select_related("host__profile")
-        .prefetch_related("topics")
-        .filter(slug=slug)
-        .first()
-    )
+def room_by_slug(slug: str, viewer=None) -> Room:
+    """The Space behind a share slug, with its host and topics, or 404. Given a viewer, also
+    whether they follow its host (`viewer_follows_host`), in the same query."""
+    rooms = Room.objects.select_related("host__profile").prefetch_related("topics")
+    if viewer is not None and viewer.is_authenticated:
+        rooms = rooms.annotate(
+            viewer_follows_host=Exists(
+                Follow.objects.filter(follower_id=viewer.pk, followee_id=OuterRef("host_id"))
+            )
+        )
+    room = rooms.filter(slug=slug).first()
     if room is None:
         raise Http404("No such Space")
     return room
+
+
+def visible_room_by_slug(slug: str, viewer) -> Room:
+    """The Space behind a slug if the viewer may see it; 404 otherwise (a private Space's
+    card, calendar, embed and oEmbed say nothing, not even that it exists)."""
+    room = room_by_slug(slug)
+    if not room_visible_to(room, viewer):
+        raise Http404("No such Space")
+    return room
+
+
+@dataclass
+class AccessRequests:
+    waiting: list[SpaceAccess]
+    let_in: list[SpaceAccess]
+
+
+def access_requests(*, room: Room, viewer: User) -> AccessRequests | None:
+    """For the host (or staff) of a private Space: who asks to join, and who was let in."""
+    if room.visibility != Room.Visibility.PRIVATE:
+        return None
+    if room.host_id != viewer.pk and not permissions.is_staff_moderator(viewer):
+        return None
+    rows = list(
+        SpaceAccess.objects.filter(room=room)
+        .exclude(status=SpaceAccess.Status.DECLINED)
+        .select_related("user__profile")
+    )
+    return AccessRequests(
+        waiting=[a for a in rows if a.status == SpaceAccess.Status.REQUESTED],
+        let_in=[a for a in rows if a.status == SpaceAccess.Status.APPROVED],
+    )
 
 
 @dataclass
@@ -205,11 +251,12 @@ def _self_offers(room: Room, viewer: Standing, staff: bool, row: Participant | N
     return offers
 
 
-def room_page(*, slug: str, viewer: User) -> RoomPage:
+def room_page(*, slug: str, viewer: User, room: Room | None = None) -> RoomPage:
     """Everything the room page shows a signed-in viewer, in a fixed number of queries: the
     room, topics, viewer's row, people on stage and raised hands, a slice of the audience, the
-    listener count, the viewer's open invites and reminder, and the viewer's staff permission."""
-    room = room_by_slug(slug)
+    listener count, the viewer's open invites and reminder, and the viewer's staff permission.
+    Pass `room` when already loaded (by `room_by_slug`)."""
+    room = room if room is not None else room_by_slug(slug)
     viewer_row = Participant.objects.filter(room=room, user=viewer).first()
     standing = permissions.standing_from_row(viewer.pk, room, viewer_row)
     staff = permissions.is_staff_moderator(viewer)
@@ -269,9 +316,9 @@ class PublicPage:
     has_reminder: bool
 
 
-def public_page(*, slug: str, viewer: User | None = None) -> PublicPage:
+def public_page(*, slug: str, viewer: User | None = None, room: Room | None = None) -> PublicPage:
     """What anyone with the link sees: the Space, who is on stage, how many listen."""
-    room = room_by_slug(slug)
+    room = room if room is not None else room_by_slug(slug)
     stage: list[Participant] = []
     listener_count = 0
     if room.is_live:
@@ -322,8 +369,16 @@ def my_spaces(*, user: User) -> MySpaces:
             pk__in=Room.objects.filter(mine).values("pk"),
             state__in=[Room.State.ENDED, Room.State.CANCELLED],
         )
-        .select_related("host__profile")
+        .select_related("host__profile", "tally")
         .prefetch_related("topics")
+        .annotate(
+            unique_listeners=Subquery(
+                ListenerSeen.objects.filter(room=OuterRef("pk"))
+                .values("room")
+                .annotate(n=Count("pk"))
+                .values("n")[:1]
+            )
+        )
         .order_by("-ended_at", "-created_at")[:PAST_SHOWN]
     )
     return MySpaces(live=list(live), upcoming=list(upcoming), past=list(past))

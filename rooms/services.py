@@ -15,14 +15,28 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.db.models import Q
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 
-from . import events, scheduling
+from . import events, follows, questions, scheduling
 from .exceptions import ActionRefused, Code
-from .models import ON_STAGE, Invite, Participant, Reminder, Role, Room, RoomEvent, Topic
-from .permissions import Action, check, check_invite_revoke
+from .models import (
+    ON_STAGE,
+    Invite,
+    Participant,
+    Question,
+    Reminder,
+    Role,
+    Room,
+    RoomEvent,
+    SpaceAccess,
+    Topic,
+)
+from .permissions import Action, check, check_invite_revoke, is_staff_moderator
+from .visibility import room_visible_to
 
 # Helpers
 
@@ -84,6 +98,17 @@ def _check_not_blocked(person: User, *blockers: User, asking: bool = False) -> N
     message = block_refusal(person, blockers=blockers, asking=asking)
     if message is not None:
         raise ActionRefused(Code.NOT_ALLOWED, message)
+
+
+def _check_visible(room: Room, user: User) -> None:
+    """A private Space is only for its host and the people let in (rooms.visibility)."""
+    if not room_visible_to(room, user):
+        raise ActionRefused(Code.PRIVATE, _("This Space is private. Ask the host to let you in."))
+
+
+def _check_visibility_value(visibility: str) -> None:
+    if visibility not in Room.Visibility.values:
+        raise ActionRefused(Code.INVALID, _("Pick public, unlisted or private."))
 
 
 def _set_role(row: Participant, role: str, now: datetime) -> str:
@@ -171,6 +196,7 @@ def room_create(
     topics: Iterable[Topic] = (),
     scheduled_for: datetime | None = None,
     guests_may_listen: bool = True,
+    visibility: str = Room.Visibility.PUBLIC,
 ) -> Room:
     """Create a Space: live now with the host on stage (scheduled_for None), or scheduled.
 
@@ -179,6 +205,7 @@ def room_create(
     if not host.is_authenticated or not host.is_active:
         raise ActionRefused(Code.NOT_SIGNED_IN, "Sign in to host a Space.")
     _check_account(host)
+    _check_visibility_value(visibility)
     title, description, topics = _clean_fields(
         title=title, description=description, topics=topics, scheduled_for=scheduled_for
     )
@@ -192,6 +219,7 @@ def room_create(
         scheduled_for=scheduled_for,
         started_at=now if live else None,
         guests_may_listen=guests_may_listen,
+        visibility=visibility,
     )
     room.topics.set(topics)
     if live:
@@ -199,6 +227,7 @@ def room_create(
             room=room, user=host, role=Role.HOST, role_since=now, joined_at=now
         )
     scheduling.room_plan(room=room)
+    follows.followers_plan(room=room)
     _log(room, "room_created", actor=host, state=room.state)
     return room
 
@@ -213,10 +242,16 @@ def room_update(
     topics: Iterable[Topic],
     scheduled_for: datetime,
     guests_may_listen: bool,
+    visibility: str | None = None,
 ) -> Room:
-    """Edit a scheduled Space (host or staff). Logs and broadcasts `room_updated`."""
+    """Edit a scheduled Space (host or staff). Logs and broadcasts `room_updated`.
+
+    Made private, the Space forgets the reminders of people who were not let in.
+    """
     room = _lock_room(room)
     check(actor, Action.EDIT, room)
+    visibility = room.visibility if visibility is None else visibility
+    _check_visibility_value(visibility)
     if scheduled_for is None:
         raise ActionRefused(Code.INVALID, "A scheduled Space needs a start time.")
     # A start time left as it was stays acceptable even once it is close or past.
@@ -232,6 +267,7 @@ def room_update(
         "description": description,
         "scheduled_for": scheduled_for,
         "guests_may_listen": guests_may_listen,
+        "visibility": visibility,
     }
     changed = [name for name, value in new_values.items() if getattr(room, name) != value]
     topics_changed = old_topics != {t.pk for t in topics}
@@ -244,7 +280,14 @@ def room_update(
     if topics_changed:
         room.topics.set(topics)
         changed.append("topics")
+    if "visibility" in changed and room.visibility == Room.Visibility.PRIVATE:
+        let_in = SpaceAccess.objects.filter(room=room, status=SpaceAccess.Status.APPROVED)
+        Reminder.objects.filter(room=room).exclude(user_id=room.host_id).exclude(
+            user_id__in=let_in.values("user_id")
+        ).delete()
     scheduling.room_plan(room=room)
+    if "visibility" in changed:
+        follows.followers_plan(room=room)  # made public: followers not told yet are told now
     _log(room, "room_updated", actor=actor, changed=changed)
     events.emit(
         room.pk,
@@ -307,6 +350,7 @@ def room_go_live(*, room: Room, actor: User) -> Room:
             },
         )
     scheduling.room_went_live(room=room)
+    follows.followers_plan(room=room)
     _log(room, "room_live", actor=actor)
     events.emit(room.pk, "room_live", _payload(room, actor, started_at=_iso(now)))
     return room
@@ -347,6 +391,7 @@ def participant_join(*, room: Room, user: User) -> Participant:
     """
     room = _lock_room(room)
     check(user, Action.JOIN, room)
+    _check_visible(room, user)
     row = _lock_row(room, user)
     if row is not None and row.is_present:
         return row
@@ -427,8 +472,10 @@ def participant_leave(*, room: Room, user: User) -> Participant | None:
 
 
 @transaction.atomic
-def hand_raise(*, room: Room, user: User) -> Participant:
-    """A listener asks to speak. Logs and broadcasts `hand_raised`."""
+def hand_raise(*, room: Room, user: User, question: str | None = None) -> Participant:
+    """A listener asks to speak, optionally with a short question (rooms.questions). Logs and
+    broadcasts `hand_raised` (with `question`, or null)."""
+    text = questions.clean_text(question)
     room = _lock_room(room)
     check(user, Action.HAND_RAISE, room)
     _check_account(user)
@@ -436,10 +483,20 @@ def hand_raise(*, room: Room, user: User) -> Participant:
     row = _lock_row(room, user)
     if row.hand_raised_at is not None:
         return row
+    asked = questions.question_open(room=room, author=user, text=text) if text else None
     row.hand_raised_at = timezone.now()
     row.save(update_fields=["hand_raised_at"])
     _log(room, "hand_raised", actor=user, target=user)
-    events.emit(room.pk, "hand_raised", _payload(room, user, user=events.person(user)))
+    events.emit(
+        room.pk,
+        "hand_raised",
+        _payload(
+            room,
+            user,
+            user=events.person(user),
+            question=questions.question_payload(asked) if asked else None,
+        ),
+    )
     return row
 
 
@@ -453,6 +510,7 @@ def hand_lower(*, room: Room, user: User) -> Participant | None:
         return row
     row.hand_raised_at = None
     row.save(update_fields=["hand_raised_at"])
+    questions.question_close(room=room, author_id=user.pk, state=Question.State.WITHDRAWN)
     _log(room, "hand_lowered", actor=user, target=user, by="self")
     events.emit(room.pk, "hand_lowered", _payload(room, user, user=events.person(user), by="self"))
     return row
@@ -474,6 +532,7 @@ def hand_accept(*, room: Room, user: User, actor: User) -> Participant:
     _ensure_seat(room, Role.SPEAKER)
     previous = _set_role(row, Role.SPEAKER, timezone.now())
     _role_change(room, actor, row, "hand_accepted", previous)
+    questions.question_close(room=room, author_id=user.pk, state=Question.State.ANSWERED)
     return row
 
 
@@ -488,6 +547,7 @@ def hand_decline(*, room: Room, user: User, actor: User) -> Participant:
         return row
     row.hand_raised_at = None
     row.save(update_fields=["hand_raised_at"])
+    questions.question_close(room=room, author_id=user.pk, state=Question.State.WITHDRAWN)
     _log(room, "hand_declined", actor=actor, target=user)
     events.emit(
         room.pk, "hand_lowered", _payload(room, actor, user=events.person(user), by="declined")
@@ -808,6 +868,7 @@ def reminder_set(*, room: Room, user: User) -> Reminder:
     """Ask to be reminded when a scheduled Space goes live. Logs `reminder_set`; no broadcast."""
     room = _lock_room(room)
     check(user, Action.REMIND, room)
+    _check_visible(room, user)
     reminder = Reminder.objects.filter(room=room, user=user).first()
     if reminder is not None:
         return reminder
@@ -824,3 +885,104 @@ def reminder_clear(*, room: Room, user: User) -> None:
     deleted, _ = Reminder.objects.filter(room=room, user=user).delete()
     if deleted:
         _log(room, "reminder_cleared", actor=user, target=user)
+
+
+# Who may enter a private Space
+
+
+def _notify(user: User, words, url: str, key: str) -> None:
+    """A bell notification, `words()` written in the person's own language."""
+    from accounts.services import notification_create, person_language
+
+    with translation.override(person_language(user)):
+        text = words()
+    notification_create(user=user, text=text, url=url, key=key)
+
+
+def _blocked_either_way(one: User, other: User) -> bool:
+    from moderation.models import Block  # moderation builds on rooms
+
+    return Block.objects.filter(
+        Q(blocker=one, blocked=other) | Q(blocker=other, blocked=one)
+    ).exists()
+
+
+def _check_decider(room: Room, actor: User) -> None:
+    if not actor.is_authenticated:
+        raise ActionRefused(Code.NOT_SIGNED_IN, _("Sign in to do that."))
+    if room.host_id != actor.pk and not is_staff_moderator(actor):
+        raise ActionRefused(Code.NOT_ALLOWED, _("Only the host decides who comes in."))
+
+
+@transaction.atomic
+def access_request(*, room: Room, user: User) -> SpaceAccess | None:
+    """Ask to be let into a private Space. Tells the host (a bell notification) once.
+
+    Returns None when there is nothing to ask (the Space is not private, or they may already
+    come in); refused for guests, after the host declined, and between people who blocked each
+    other. Logs `access_requested`; no broadcast (nobody in the Space needs to know).
+    """
+    if not user.is_authenticated:
+        raise ActionRefused(Code.NOT_SIGNED_IN, _("Sign in to ask to join."))
+    room = _lock_room(room)
+    if room.is_over:
+        raise ActionRefused(Code.WRONG_STATE, _("This Space is over."))
+    if room_visible_to(room, user):
+        return None
+    if _blocked_either_way(user, room.host):
+        raise ActionRefused(Code.NOT_ALLOWED, _("You can't join this Space."))
+    access = SpaceAccess.objects.select_for_update().filter(room=room, user=user).first()
+    if access is not None:
+        if access.status == SpaceAccess.Status.DECLINED:
+            raise ActionRefused(Code.NOT_ALLOWED, _("The host declined your request."))
+        return access
+    access = SpaceAccess.objects.create(room=room, user=user, status=SpaceAccess.Status.REQUESTED)
+    _log(room, "access_requested", actor=user, target=user)
+    _notify(
+        room.host,
+        lambda: (
+            _("%(name)s (@%(handle)s) asks to join your private Space “%(title)s”.")
+            % {"name": user.display_name, "handle": user.username, "title": room.title}
+        ),
+        f"/rooms/{room.slug}/",
+        f"access_request:{room.pk}:{user.pk}",
+    )
+    return access
+
+
+@transaction.atomic
+def access_decide(*, room: Room, actor: User, user: User, approve: bool) -> SpaceAccess:
+    """The host (or staff) lets someone into a private Space — answering their request, or
+    inviting them directly — or declines (which also takes back an earlier yes).
+
+    A person let in is told with a bell notification. Logs `access_approved`/`access_declined`.
+    """
+    room = _lock_room(room)
+    _check_decider(room, actor)
+    if room.visibility != Room.Visibility.PRIVATE:
+        raise ActionRefused(Code.WRONG_STATE, _("Only private Spaces need letting in."))
+    if user.pk == room.host_id:
+        raise ActionRefused(Code.INVALID, _("The host is always in."))
+    status = SpaceAccess.Status.APPROVED if approve else SpaceAccess.Status.DECLINED
+    if approve and _blocked_either_way(user, room.host):
+        raise ActionRefused(Code.NOT_ALLOWED, _("You can't let this person in."))
+    access = SpaceAccess.objects.select_for_update().filter(room=room, user=user).first()
+    if access is not None and access.status == status:
+        return access
+    now = timezone.now()
+    if access is None:
+        access = SpaceAccess(room=room, user=user)
+    access.status, access.decided_at, access.decided_by = status, now, actor
+    access.save()
+    _log(room, f"access_{status}", actor=actor, target=user)
+    if approve:
+        _notify(
+            user,
+            lambda: (
+                _("%(host)s let you into the private Space “%(title)s”.")
+                % {"host": room.host.display_name, "title": room.title}
+            ),
+            f"/rooms/{room.slug}/",
+            f"access_approved:{room.pk}:{user.pk}",
+        )
+    return access

@@ -78,7 +78,9 @@ def viewer_state(*, room_id: int, viewer, room: Room | None = None) -> dict:
             if allowed(action, target):
                 may.append(name)
         if staff or standing in MODERATORS:
-            may += ["post_pin", "post_delete"]
+            may += ["post_pin", "post_delete", "question_remove"]
+        if standing in PRESENT:
+            may.append("question_upvote")
         if allowed(Action.END):
             may.append("end")
     invite = None
@@ -108,7 +110,7 @@ def room_snapshot(*, room_id: int, viewer, listeners: int | None = None) -> dict
     `listeners` is the count last broadcast in this process, if known: counting presence rows
     on every join costs O(listeners) per join, and the count is coalesced to a tick anyway.
     """
-    from . import live, posts
+    from . import live, posts, questions
 
     room = Room.objects.select_related("host__profile").get(pk=room_id)
     present = list(
@@ -124,6 +126,7 @@ def room_snapshot(*, room_id: int, viewer, listeners: int | None = None) -> dict
         (p for p in present if p.role == Role.LISTENER and p.hand_raised_at is not None),
         key=lambda p: p.hand_raised_at,
     )
+    asked, answered = questions.room_questions(room=room, viewer_id=viewer.user_id)
     feed = list(
         Post.objects.filter(room=room, deleted_at=None)
         .exclude(author_id__in=viewer.hidden_authors)
@@ -148,8 +151,14 @@ def room_snapshot(*, room_id: int, viewer, listeners: int | None = None) -> dict
         },
         "stage": [{"user": _person(p.user), "role": p.role, "muted": p.is_muted} for p in stage],
         "hands": [
-            {"user": _person(p.user), "raised_at": p.hand_raised_at.isoformat()} for p in hands
+            {
+                "user": _person(p.user),
+                "raised_at": p.hand_raised_at.isoformat(),
+                "question": asked.get(p.user_id),
+            }
+            for p in hands
         ],
+        "answered": answered,
         "listeners": live.listener_count(room.pk) if listeners is None else listeners,
         "audience": live.audience(room.pk),
         "posts": [posts.post_payload(post) for post in reversed(feed)],

@@ -3,7 +3,7 @@ run twice. Periodic ones are in CELERY_BEAT_SCHEDULE (settings/base.py)."""
 
 from celery import shared_task
 
-from . import live, scheduling
+from . import follows, insights, live, scheduling
 
 
 @shared_task(ignore_result=True)
@@ -28,3 +28,15 @@ def hostless_watch() -> None:
 def presence_sweep() -> int:
     """Periodic: forget sockets whose heartbeat stopped, so counts are right after a crash."""
     return len(live.presence_sweep())
+
+
+@shared_task(ignore_result=True)
+def follow_digest_send() -> int:
+    """Periodic (daily): one email per person with follow alerts waiting for their digest."""
+    return follows.digest_send()
+
+
+@shared_task(ignore_result=True)
+def insights_sample() -> int:
+    """Periodic: sample how many listen to each live Space, for the hosts' insights."""
+    return insights.sample()

@@ -7,15 +7,20 @@ from . import hls_views, views
 urlpatterns = [
     path("", views.home, name="home"),
     path("my-spaces/", views.my_spaces, name="my_spaces"),
+    path("search/", views.search, name="search"),
     path("rooms/new/", views.room_create, name="room_create"),
     path("rooms/<str:slug>/", views.room_detail, name="room_detail"),
     path("rooms/<str:slug>/edit/", views.room_edit, name="room_edit"),
     path("rooms/<str:slug>/cancel/", views.room_cancel, name="room_cancel"),
     path("rooms/<str:slug>/act/", views.room_action, name="room_action"),
+    path("rooms/<str:slug>/access/", views.room_access, name="room_access"),
+    path("rooms/<str:slug>/insights/", views.room_insights, name="room_insights"),
+    path("rooms/<str:slug>/insights.csv", views.room_insights_csv, name="room_insights_csv"),
     # The public link: anyone, no sign-in needed.
     path("s/<str:slug>/", views.space_public, name="space_public"),
     path("s/<str:slug>/event.ics", views.space_calendar, name="space_calendar"),
     path("s/<str:slug>/remind/", views.space_remind, name="space_remind"),
+    path("s/<str:slug>/ask/", views.space_ask, name="space_ask"),
     # Links that unfurl: the card picture, the embeddable player, oEmbed.
     path("s/<str:slug>/card.png", views.space_card, name="space_card"),
     path("s/<str:slug>/embed/", views.space_embed, name="space_embed"),

@@ -9,7 +9,7 @@ from urllib.parse import urlencode, urlsplit
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
@@ -21,12 +21,14 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import User
 from spaces_project import ratelimit
 
-from . import cards, ice, live, selectors, services
+from . import cards, ice, insights, live, selectors, services
+from . import search as space_search
 from .calendar import space_ics
 from .exceptions import ActionRefused
 from .forms import SpaceForm
-from .models import Invite, Role, Room
-from .permissions import Action, Standing, can
+from .models import Invite, Role, Room, SpaceAccess
+from .permissions import Action, Standing, can, is_staff_moderator
+from .visibility import room_visible_to
 
 PERSON_LABELS = {
     "hand_accept": gettext_lazy("Bring up to speak"),
@@ -68,6 +70,7 @@ def room_create(request: HttpRequest) -> HttpResponse:
                 topics=data["topics"],
                 scheduled_for=data["scheduled_for"],
                 guests_may_listen=data["guests_may_listen"],
+                visibility=data["visibility"],
             )
         except ActionRefused as refused:
             form.add_error(None, refused.message)
@@ -83,6 +86,8 @@ def room_create(request: HttpRequest) -> HttpResponse:
 @login_required
 def room_edit(request: HttpRequest, slug: str) -> HttpResponse:
     room = selectors.room_by_slug(slug)
+    if not room_visible_to(room, request.user):
+        return private_page(request, room)
     if not can(request.user, Action.EDIT, room):
         return _refused_page(request, room, "Only the host can edit a Space, before it starts.")
     form = SpaceForm.for_room(room, request.POST or None)
@@ -97,6 +102,7 @@ def room_edit(request: HttpRequest, slug: str) -> HttpResponse:
                 topics=data["topics"],
                 scheduled_for=data["scheduled_for"],
                 guests_may_listen=data["guests_may_listen"],
+                visibility=data["visibility"],
             )
         except ActionRefused as refused:
             form.add_error(None, refused.message)
@@ -109,6 +115,8 @@ def room_edit(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def room_cancel(request: HttpRequest, slug: str) -> HttpResponse:
     room = selectors.room_by_slug(slug)
+    if not room_visible_to(room, request.user):
+        return private_page(request, room)
     if not can(request.user, Action.CANCEL, room):
         return _refused_page(request, room, "Only the host can cancel a Space, before it starts.")
     if request.method == "POST":
@@ -135,9 +143,26 @@ def _refused_page(request: HttpRequest, room: Room, message: str) -> HttpRespons
     return render(request, "rooms/refused.html", {"room": room, "message": message}, status=403)
 
 
+def private_page(request: HttpRequest, room: Room) -> HttpResponse:
+    """What someone not let into a private Space gets instead of it: who hosts it and, signed
+    in, a button to ask to join (or where their request stands). Nothing else about it."""
+    access = None
+    if request.user.is_authenticated:
+        access = SpaceAccess.objects.filter(room=room, user=request.user).first()
+    return render(
+        request,
+        "rooms/space_private.html",
+        {"private_room": room, "access": access, "login_next": request.get_full_path()},
+        status=403,
+    )
+
+
 @login_required
 def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    page = selectors.room_page(slug=slug, viewer=request.user)
+    room = selectors.room_by_slug(slug, viewer=request.user)
+    if not room_visible_to(room, request.user):
+        return private_page(request, room)
+    page = selectors.room_page(slug=slug, viewer=request.user, room=room)
     if page.viewer == Standing.REMOVED:
         return _refused_page(request, page.room, "You were removed from this Space.")
     for person in page.stage + page.hands + page.audience:
@@ -155,6 +180,8 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "ice_servers": _ice_servers(request),
             **unfurl_context(request, page.room),
             "open_mic": request.session.pop(OPEN_MIC_KEY, None) == slug,
+            "access": selectors.access_requests(room=page.room, viewer=request.user),
+            "follows_host": getattr(room, "viewer_follows_host", False),
         },
     )
 
@@ -213,6 +240,8 @@ DONE = {
 def room_action(request: HttpRequest, slug: str) -> HttpResponse:
     """One form endpoint for every button on the room page; works without JavaScript."""
     room = selectors.room_by_slug(slug)
+    if not room_visible_to(room, request.user):
+        return private_page(request, room)
     name = request.POST.get("action", "")
     back = redirect("room_detail", slug=room.slug)
     if name in ("invite_accept", "invite_decline"):
@@ -266,8 +295,10 @@ def _int(value: str | None) -> int:
 @ratelimit.per_ip("space_public", setting="SPACES_PUBLIC_PAGE_RATE")
 def space_public(request: HttpRequest, slug: str) -> HttpResponse:
     """The link people share: works for anyone, signed in or not."""
-    page = selectors.public_page(slug=slug, viewer=request.user)
-    room = page.room
+    room = selectors.room_by_slug(slug, viewer=request.user)
+    if not room_visible_to(room, request.user):
+        return private_page(request, room)
+    page = selectors.public_page(slug=slug, viewer=request.user, room=room)
     share_url = request.build_absolute_uri(reverse("space_public", args=[slug]))
     response = render(
         request,
@@ -280,6 +311,7 @@ def space_public(request: HttpRequest, slug: str) -> HttpResponse:
             "ends_estimate": (room.scheduled_for or room.started_at or room.created_at)
             + timedelta(hours=1),
             "ice_servers": _ice_servers(request),
+            "follows_host": getattr(room, "viewer_follows_host", False),
             **unfurl_context(request, room),
         },
     )
@@ -324,6 +356,8 @@ def _og_description(page: selectors.PublicPage) -> str:
 @require_POST
 def space_remind(request: HttpRequest, slug: str) -> HttpResponse:
     room = selectors.room_by_slug(slug)
+    if not room_visible_to(room, request.user):
+        return private_page(request, room)
     try:
         if request.POST.get("remind") == "off":
             services.reminder_clear(room=room, user=request.user)
@@ -341,7 +375,7 @@ def space_remind(request: HttpRequest, slug: str) -> HttpResponse:
 @ratelimit.per_ip("space_calendar", setting="SPACES_PUBLIC_PAGE_RATE")
 def space_calendar(request: HttpRequest, slug: str) -> HttpResponse:
     """An .ics file for a scheduled or live Space, for anyone with the link."""
-    room = selectors.room_by_slug(slug)
+    room = selectors.visible_room_by_slug(slug, request.user)
     if room.is_over:
         return render(request, "404.html", status=404)
     url = request.build_absolute_uri(reverse("space_public", args=[slug]))
@@ -388,7 +422,7 @@ def unfurl_context(request: HttpRequest, room: Room) -> dict:
 def space_card(request: HttpRequest, slug: str) -> HttpResponse:
     """The Space's 1200×630 PNG card. With the current `?v=` it may be cached for good (a
     change makes a new URL); without it, or with an old one, for five minutes."""
-    room = selectors.room_by_slug(slug)
+    room = selectors.visible_room_by_slug(slug, request.user)
     data = cards.card_data(room)
     response = HttpResponse(cards.card_png(data), content_type="image/png")
     response["ETag"] = f'"{data.key}"'
@@ -412,7 +446,7 @@ def oembed(request: HttpRequest) -> HttpResponse:
     match = re.fullmatch(r"/s/([\w-]+)/?", urlsplit(request.GET.get("url", "")).path)
     if match is None:
         return HttpResponse("Not a Space link.", status=404, content_type="text/plain")
-    room = selectors.room_by_slug(match.group(1))
+    room = selectors.visible_room_by_slug(match.group(1), request.user)
     width, height = EMBED_WIDTH, EMBED_HEIGHT
     if request.GET.get("maxwidth", "").isdigit():
         width = max(200, min(width, int(request.GET["maxwidth"])))
@@ -456,11 +490,99 @@ def oembed(request: HttpRequest) -> HttpResponse:
 def space_embed(request: HttpRequest, slug: str) -> HttpResponse:
     """The listen-only player other sites put in an iframe. The only page that may be framed:
     no X-Frame-Options, and a CSP that allows any site as frame ancestor."""
-    page = selectors.public_page(slug=slug)
+    room = selectors.visible_room_by_slug(slug, request.user)
+    page = selectors.public_page(slug=slug, room=room)
     response = render(
         request,
         "rooms/space_embed.html",
         {"page": page, "room": page.room, **unfurl_context(request, page.room)},
     )
     response["Content-Security-Policy"] = "frame-ancestors *"
+    return response
+
+
+# Private Spaces: asking to join, and the host letting people in.
+
+
+@login_required
+@require_POST
+def space_ask(request: HttpRequest, slug: str) -> HttpResponse:
+    """Ask the host of a private Space to let you in."""
+    room = selectors.room_by_slug(slug)
+    try:
+        services.access_request(room=room, user=request.user)
+    except ActionRefused as refused:
+        messages.error(request, refused.message)
+    else:
+        if room_visible_to(room, request.user):
+            return redirect("room_detail", slug=room.slug)
+        messages.success(request, _("Your request is sent to the host."))
+    return redirect("space_public", slug=room.slug)
+
+
+@login_required
+@require_POST
+def room_access(request: HttpRequest, slug: str) -> HttpResponse:
+    """The host answers a request to join (`user`, `decision`), or lets someone in by handle."""
+    room = selectors.room_by_slug(slug)
+    if not room_visible_to(room, request.user):
+        return private_page(request, room)
+    handle = request.POST.get("handle", "").strip().lstrip("@")
+    if handle:
+        person = User.objects.filter(username__iexact=handle).first()
+    else:
+        person = User.objects.filter(pk=_int(request.POST.get("user"))).first()
+    try:
+        if person is None:
+            raise ActionRefused("invalid", _("There is nobody with that handle."))
+        approve = request.POST.get("decision", "approve") == "approve"
+        services.access_decide(room=room, actor=request.user, user=person, approve=approve)
+    except ActionRefused as refused:
+        messages.error(request, refused.message)
+    else:
+        if approve:
+            messages.success(request, _("%(name)s can now join.") % {"name": person.display_name})
+        else:
+            messages.success(request, _("Request declined."))
+    return redirect("room_detail", slug=room.slug)
+
+
+@ratelimit.per_ip("search", setting="SPACES_PUBLIC_PAGE_RATE")
+@require_GET
+def search(request: HttpRequest) -> HttpResponse:
+    """The header's search box: public Spaces (live first) and people, a page of each."""
+    results = space_search.search(
+        query=request.GET.get("q", ""),
+        page=request.GET.get("page"),
+        people_page=request.GET.get("people"),
+    )
+    return render(request, "rooms/search.html", {"results": results})
+
+
+# The host's insights about a Space.
+
+
+def _insights_room(request: HttpRequest, slug: str) -> Room:
+    """The Space, if the viewer hosts it (or is staff); 404 for everyone else."""
+    room = selectors.visible_room_by_slug(slug, request.user)
+    if room.host_id != request.user.pk and not is_staff_moderator(request.user):
+        raise Http404("No such Space")
+    return room
+
+
+@login_required
+def room_insights(request: HttpRequest, slug: str) -> HttpResponse:
+    room = _insights_room(request, slug)
+    data = insights.space_insights(room=room)
+    return render(request, "rooms/insights.html", {"room": room, "insights": data})
+
+
+@login_required
+def room_insights_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    room = _insights_room(request, slug)
+    response = HttpResponse(
+        insights.insights_csv(insights.space_insights(room=room)),
+        content_type="text/csv; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="space-{room.slug}-insights.csv"'
     return response

@@ -75,6 +75,7 @@ def service_worker(request: HttpRequest) -> HttpResponse:
             "version": SHELL_VERSION,
             "shell_json": json.dumps(shell_urls()),
             "static_prefix_json": json.dumps(settings.STATIC_URL),
+            "static_icon": static("icons/icon-192.png"),
         },
         content_type="text/javascript; charset=utf-8",
     )

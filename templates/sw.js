@@ -25,6 +25,25 @@ function isShell(url) {
   return url.pathname.startsWith(STATIC_PREFIX) && /\.(css|js|png|svg|ico|woff2?)$/.test(url.pathname);
 }
 
+// Web Push (accounts/webpush.py): show the notification; a click opens (or focuses) its page.
+self.addEventListener("push", (event) => {
+  let data = {};
+  try { data = event.data ? event.data.json() : {}; } catch (error) { data = {}; }
+  const url = typeof data.url === "string" && data.url.startsWith("/") ? data.url : "/notifications/";
+  event.waitUntil(self.registration.showNotification(data.title || "Spaces", {
+    body: data.body || "", data: { url }, icon: "{{ static_icon }}", tag: url,
+  }));
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const url = new URL(event.notification.data.url, self.location.origin).href;
+  event.waitUntil(self.clients.matchAll({ type: "window" }).then((windows) => {
+    for (const client of windows) if (client.url === url && "focus" in client) return client.focus();
+    return self.clients.openWindow(url);
+  }));
+});
+
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   if (request.method !== "GET") return;

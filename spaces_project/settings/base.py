@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.sites",
+    "django.contrib.postgres",  # search: full-text and trigram lookups (rooms/search.py)
     "channels",
     "allauth",
     "allauth.account",
@@ -294,6 +295,8 @@ SPACES_OFFER_TIMEOUT = 10.0  # seconds an offer counts as in flight without an a
 # connection is dropped (the page reconnects and gets a snapshot). The kernel's socket buffer
 # (up to net.ipv4.tcp_wmem's maximum) comes on top.
 SPACES_SOCKET_SEND_BUFFER_BYTES = int(os.environ.get("SPACES_SOCKET_SEND_BUFFER_BYTES", "524288"))
+SPACES_QUESTION_RATE = 5  # questions a person may ask a minute (rooms/questions.py)
+SPACES_QUESTION_VOTE_RATE = 60  # upvotes a person may give a minute
 SPACES_REACTION_RATE = 2.0  # reactions per second per socket
 SPACES_REACTION_BURST = 6
 # The room page pings every 20 s (docs/protocol.md). A presence row not refreshed for
@@ -354,6 +357,25 @@ SPACES_AUTO_END_AFTER = float(os.environ.get("SPACES_AUTO_END_AFTER", "300"))
 SPACES_DUE_WORK_INTERVAL = float(os.environ.get("SPACES_DUE_WORK_INTERVAL", "5"))
 SPACES_PRESENCE_SWEEP_INTERVAL = float(os.environ.get("SPACES_PRESENCE_SWEEP_INTERVAL", "30"))
 SPACES_REMINDER_BATCH = int(os.environ.get("SPACES_REMINDER_BATCH", "100"))  # per transaction
+# Web Push (accounts/webpush.py): the VAPID private key (raw P-256, base64url) and contact.
+# Empty key: no push. Loopback endpoints are allowed only where the tests say so.
+SPACES_VAPID_PRIVATE_KEY = os.environ.get("SPACES_VAPID_PRIVATE_KEY", "")
+SPACES_VAPID_SUBJECT = os.environ.get("SPACES_VAPID_SUBJECT", "mailto:admin@localhost")
+SPACES_PUSH_ALLOW_LOOPBACK = False
+# Followers told per transaction when a host goes live or schedules (rooms/follows.py).
+SPACES_FOLLOWER_BATCH = int(os.environ.get("SPACES_FOLLOWER_BATCH", "500"))
+# Host insights (rooms/insights.py): how often a live Space's listeners are sampled, and how
+# often a socket process writes the arrivals and reactions it noted.
+SPACES_INSIGHTS_SAMPLE = float(os.environ.get("SPACES_INSIGHTS_SAMPLE", "30"))
+SPACES_INSIGHTS_FLUSH = float(os.environ.get("SPACES_INSIGHTS_FLUSH", "10"))
+CELERY_BEAT_SCHEDULE["rooms-insights-sample"] = {
+    "task": "rooms.tasks.insights_sample",
+    "schedule": SPACES_INSIGHTS_SAMPLE,
+}
+CELERY_BEAT_SCHEDULE["rooms-follow-digest"] = {
+    "task": "rooms.tasks.follow_digest_send",
+    "schedule": 24 * 3600.0,
+}
 SPACES_EMAIL_RETRY_AFTER = float(os.environ.get("SPACES_EMAIL_RETRY_AFTER", "300"))
 SPACES_EMAIL_MAX_ATTEMPTS = 5
 SPACES_JOB_MAX_ATTEMPTS = 5

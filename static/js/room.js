@@ -12,6 +12,7 @@ import { Audio } from "./room/audio.js";
 import { Connection } from "./room/connection.js";
 import { actionBar, handsQueue, inviteCard } from "./room/controls.js";
 import { el } from "./room/dom.js";
+import { askForm, questionsPanel } from "./room/questions.js";
 import {
   endedPanel, HOST_AWAY_GRACE, listenControl, renderAudience, renderLevels, renderNotices,
   renderPosts, renderStage, statusText, youLine,
@@ -368,6 +369,8 @@ class RoomApp {
       inviteCard(this),
       renderStage(this),
       handsQueue(this),
+      askForm(this),
+      questionsPanel(this),
       this.side.isConnected ? null : renderAudience(this),
       this.side.isConnected ? null : renderPosts(this),
       bar,

@@ -18,6 +18,7 @@ def test_a_raised_hand_accepted_by_the_host_gives_the_listener_speaker_controls(
 
     expect(listener_page.get_by_test_id("raise-hand")).to_be_visible()
     listener_page.get_by_test_id("raise-hand").click()
+    listener_page.get_by_test_id("ask-submit").click()  # no question: just the hand
 
     queue = host_page.get_by_test_id("hands-queue")
     expect(queue).to_contain_text("Lin Listener")

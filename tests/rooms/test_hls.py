@@ -184,3 +184,18 @@ def test_a_stream_that_stops_leaves_the_playlist_of_one_that_replaced_it(client,
     new.remove_all()
     writer.delete_playlist_of(new)
     assert not (hls_dir / str(room.pk)).exists()
+
+
+def test_a_private_space_streams_only_to_people_let_in_and_never_into_shared_caches(
+    client, hls_dir
+):
+    room = RoomFactory(visibility="private")
+    stream(room)
+    assert client.get(playlist_url(room)).status_code == 404  # a guest: as if there were none
+    client.force_login(UserFactory())
+    assert client.get(playlist_url(room)).status_code == 404  # a stranger
+    assert client.get(f"/s/{room.slug}/hls/5eed-1.m4s").status_code == 404
+    client.force_login(room.host)
+    response = client.get(playlist_url(room))
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "private, max-age=1"

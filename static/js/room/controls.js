@@ -113,7 +113,13 @@ export function actionBar(app) {
     items.push(barButton(muted ? "micOff" : "mic", muted ? gettext("Unmute") : gettext("Mute"),
       () => app.toggleMute(), "self-mute", { pressed: String(!muted), class: muted ? "" : "bar-on" }));
   }
-  if (may.has("hand_raise")) items.push(barButton("hand", gettext("Raise hand"), () => app.send("hand_raise"), "raise-hand"));
+  if (may.has("hand_raise")) {
+    items.push(barButton("hand", gettext("Raise hand"), () => {
+      app.ui.askOpen = true;
+      app.render();
+      if (app.askInput) app.askInput.focus();
+    }, "raise-hand"));
+  }
   if (may.has("hand_lower")) items.push(barButton("hand", gettext("Lower hand"), () => app.send("hand_lower"), "lower-hand", { class: "bar-on" }));
   if (may.has("react")) {
     items.push(barButton("smile", gettext("React"), (event) => {

@@ -1,6 +1,8 @@
 // The room's state and the one dispatcher that applies each server event to it. Render
 // functions only read this state; nothing else changes it.
 
+import { applyQuestionEvent } from "./questions.js";
+
 export const ON_STAGE = ["host", "cohost", "speaker"];
 const STAGE_ORDER = { host: 0, cohost: 1, speaker: 2 };
 
@@ -137,6 +139,10 @@ export function apply(state, event) {
       break;
     case "hand_raised":
       setHand(room, event.user, true);
+      applyQuestionEvent(room, event, you);
+      break;
+    case "question_voted": case "question_removed": case "question_answered":
+      applyQuestionEvent(room, event, you);
       break;
     case "hand_lowered":
       setHand(room, event.user, false);
