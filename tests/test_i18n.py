@@ -238,3 +238,14 @@ def test_the_fallback_forms_flash_and_refuse_in_french(client, settings):
         act, {"action": "hand_accept", "user": hand.pk}, follow=True, **FR
     ).content.decode()
     assert "Les 1 places d’intervenant sont toutes prises." in page
+
+
+def test_the_report_form_and_a_block_speak_french(client):
+    person = UserFactory(profile="Léa")
+    client.force_login(UserFactory())
+    form = client.get(reverse("report_person", args=[person.username]), **FR).content.decode()
+    assert "Harcèlement ou intimidation" in form and "Harassment" not in form
+    page = client.post(
+        reverse("person_block", args=[person.username]), follow=True, **FR
+    ).content.decode()
+    assert "Vous avez bloqué Léa." in page
