@@ -330,9 +330,10 @@ def audience(room_id: int, limit: int = AUDIENCE_LIMIT) -> dict[str, Any]:
 def host_present(room_id: int) -> bool:
     """Whether the Space's host has a socket open in it."""
     room = Room.objects.filter(pk=room_id).values("host_id").first()
-    return room is not None and Presence.objects.filter(
-        room_id=room_id, user_id=room["host_id"]
-    ).exists()
+    return (
+        room is not None
+        and Presence.objects.filter(room_id=room_id, user_id=room["host_id"]).exists()
+    )
 
 
 def listeners_payload(room_id: int) -> dict[str, Any]:
