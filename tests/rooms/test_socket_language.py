@@ -111,3 +111,20 @@ async def test_a_french_guest_turned_away_is_told_why_in_french(live_space):
     assert closing["code"] == "guests_off"
     assert closing["message"] == "Connectez-vous pour écouter ce Space."
     assert await socket.wait_closed() == 4403
+
+
+async def test_a_close_sent_from_elsewhere_is_said_in_the_sockets_language(live_space):
+    """Deactivation is decided in someone else's request; the socket says it in its own words."""
+    socket = await connect(
+        live_space.room, user=live_space.speaker, cookies={"django_language": "fr"}
+    )
+
+    def deactivate():
+        user = type(live_space.speaker).objects.get(pk=live_space.speaker.pk)
+        user.is_active = False
+        user.save()
+
+    await sync_to_async(deactivate)()
+    closing = await socket.wait_for("closing")
+    assert (closing["code"], closing["message"]) == ("inactive", "Ce compte a été désactivé.")
+    assert await socket.wait_closed() == 4403
