@@ -13,7 +13,7 @@ from django.contrib.auth.models import Permission
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404
-from django.utils import timezone
+from django.utils import dateformat, timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
@@ -27,7 +27,9 @@ MODERATION_PERMISSION = ("moderation", "change_report")
 def format_moment(moment: datetime) -> str:
     """`3 Dec 2026 14:00 UTC`: the same for everyone, whatever their time zone."""
     moment = timezone.localtime(moment, UTC)
-    return f"{moment.day} {moment:%b %Y %H:%M} UTC"
+    # Translators: a Django date format: j day, M month ("Dec"), b month ("dec"), Y year, H:i.
+    pattern = _("j M Y H:i")
+    return f"{dateformat.format(moment, pattern)} UTC"
 
 
 @dataclass(frozen=True)

@@ -249,3 +249,20 @@ def test_the_report_form_and_a_block_speak_french(client):
         reverse("person_block", args=[person.username]), follow=True, **FR
     ).content.decode()
     assert "Vous avez bloqué Léa." in page
+
+
+def test_a_suspension_is_explained_in_french_with_a_french_date():
+    from datetime import UTC, datetime
+
+    from django.utils import translation
+
+    from moderation.selectors import explain
+
+    until = datetime(2026, 12, 3, 14, 5, tzinfo=UTC)
+    with translation.override("en"):
+        english = explain(until, "spam")
+    assert english == "Your account is suspended until 3 Dec 2026 14:05 UTC: spam."
+    with translation.override("fr"):
+        assert explain(until, "spam") == (
+            "Votre compte est suspendu jusqu’au 3 déc 2026 14:05 UTC : spam."
+        )
