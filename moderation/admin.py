@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from spaces_project.admin_tools import ReadOnlyAdmin, run_each
@@ -35,12 +36,16 @@ def _admin_url(name: str, *args) -> str | None:
 
 
 class AgeFilter(admin.SimpleListFilter):
-    title = "age"
+    title = _("age")
     parameter_name = "age"
     WINDOWS = {"1d": timedelta(days=1), "7d": timedelta(days=7)}
 
     def lookups(self, request, model_admin):
-        return [("1d", "Last 24 hours"), ("7d", "Last 7 days"), ("older", "Older than 7 days")]
+        return [
+            ("1d", _("Last 24 hours")),
+            ("7d", _("Last 7 days")),
+            ("older", _("Older than 7 days")),
+        ]
 
     def queryset(self, request, queryset):
         now = timezone.now()
@@ -63,24 +68,24 @@ DURATIONS = [
 
 class SuspendForm(forms.Form):
     hours = forms.TypedChoiceField(
-        label="Suspend for", choices=DURATIONS, coerce=int, initial=24 * 7
+        label=_("Suspend for"), choices=DURATIONS, coerce=int, initial=24 * 7
     )
     reason = forms.CharField(
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text="The person sees this when they try to sign in, and in the live Space.",
+        help_text=_("The person sees this when they try to sign in, and in the live Space."),
     )
 
 
 class SuspendAccountForm(SuspendForm):
-    email = forms.EmailField(label="Account email")
+    email = forms.EmailField(label=_("Account email"))
 
     field_order = ["email", "hours", "reason"]
 
     def clean_email(self):
         user = User.objects.filter(email__iexact=self.cleaned_data["email"]).first()
         if user is None:
-            raise forms.ValidationError("There is no account with this email.")
+            raise forms.ValidationError(_("There is no account with this email."))
         self.cleaned_data["user"] = user
         return self.cleaned_data["email"]
 
@@ -98,7 +103,9 @@ class ServiceActionsMixin:
         describe: Callable = str,
     ) -> None:
         if not can(request.user, ability):
-            self.message_user(request, "You don't have the permission to do that.", messages.ERROR)
+            self.message_user(
+                request, _("You don't have the permission to do that."), messages.ERROR
+            )
             return
         run_each(self, request, objects, call, done, describe=describe, refused=ModerationRefused)
 
@@ -107,7 +114,9 @@ class ServiceActionsMixin:
     ):
         """The intermediate page of a suspend action: duration and reason, then apply."""
         if not can(request.user, Ability.SUSPEND):
-            self.message_user(request, "You don't have the permission to do that.", messages.ERROR)
+            self.message_user(
+                request, _("You don't have the permission to do that."), messages.ERROR
+            )
             return None
         form = SuspendForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
@@ -203,23 +212,23 @@ class ReportAdmin(ServiceActionsMixin, ReadOnlyAdmin, admin.ModelAdmin):
     def flag(self, report: Report) -> bool:
         return report.flagged
 
-    @admin.display(description="About")
+    @admin.display(description=_("About"))
     def target(self, report: Report) -> str:
         return report.describe_target()
 
-    @admin.display(description="Person", ordering="accused__email")
+    @admin.display(description=_("Person"), ordering="accused__email")
     def accused_email(self, report: Report) -> str:
         return report.accused.email if report.accused else "—"
 
-    @admin.display(description="Reported by")
+    @admin.display(description=_("Reported by"))
     def reporter_label(self, report: Report) -> str:
         return report.reporter.email if report.reporter else "a guest"
 
-    @admin.display(description="Open reports on this", ordering="open_on_target_count")
+    @admin.display(description=_("Open reports on this"), ordering="open_on_target_count")
     def open_on_target(self, report: Report) -> int:
         return report.open_on_target_count
 
-    @admin.display(description="Evidence (as it was when reported)")
+    @admin.display(description=_("Evidence (as it was when reported)"))
     def evidence(self, report: Report) -> str:
         snap = report.snapshot or {}
         rows = []
@@ -227,32 +236,37 @@ class ReportAdmin(ServiceActionsMixin, ReadOnlyAdmin, admin.ModelAdmin):
             space = snap["space"]
             speakers = ", ".join(f"{s['name']} ({s['role']})" for s in space.get("speakers", []))
             rows += [
-                ("Space", space.get("title", "")),
-                ("Host", space.get("host", {}).get("name", "")),
-                ("On stage", speakers or "nobody"),
-                ("State", space.get("state", "")),
+                (_("Space"), space.get("title", "")),
+                (_("Host"), space.get("host", {}).get("name", "")),
+                (_("On stage"), speakers or _("nobody")),
+                (_("State"), space.get("state", "")),
             ]
             if space.get("description"):
-                rows.append(("Description", space["description"]))
+                rows.append((_("Description"), space["description"]))
         if "post" in snap:
             post = snap["post"]
-            rows += [("Post by", post.get("author", {}).get("name", "")), ("Post", post["text"])]
+            rows += [
+                (_("Post by"), post.get("author", {}).get("name", "")),
+                (_("Post"), post["text"]),
+            ]
         if "question" in snap:
             question = snap["question"]
             rows += [
-                ("Question by", question.get("author", {}).get("name", "")),
-                ("Question", question["text"]),
+                (_("Question by"), question.get("author", {}).get("name", "")),
+                (_("Question"), question["text"]),
             ]
         if "person" in snap:
             person = snap["person"]
-            rows += [("Person", f"{person.get('name')} <{person.get('email', '')}>")]
+            rows += [(_("Person"), f"{person.get('name')} <{person.get('email', '')}>")]
             if person.get("bio"):
-                rows.append(("Bio", person["bio"]))
+                rows.append((_("Bio"), person["bio"]))
         links = []
         if report.room_id:
             room_url = _admin_url("admin:rooms_room_change", report.room_id)
             if room_url:
-                links.append(format_html('<a href="{}">The Space in the admin</a>', room_url))
+                links.append(
+                    format_html('<a href="{}">{}</a>', room_url, _("The Space in the admin"))
+                )
         table = format_html_join(
             "", "<tr><th>{}</th><td>{}</td></tr>", ((label, value) for label, value in rows)
         )
@@ -260,7 +274,7 @@ class ReportAdmin(ServiceActionsMixin, ReadOnlyAdmin, admin.ModelAdmin):
             "<table>{}</table>{}", table, format_html_join(" · ", "{}", ((link,) for link in links))
         )
 
-    @admin.display(description="The Space's event log until the report")
+    @admin.display(description=_("The Space's event log until the report"))
     def event_log(self, report: Report) -> str:
         entries = selectors.event_log_until(report)
         if not entries:
@@ -280,7 +294,7 @@ class ReportAdmin(ServiceActionsMixin, ReadOnlyAdmin, admin.ModelAdmin):
         )
         return format_html("<table>{}</table>", rows)
 
-    @admin.display(description="Staff actions on this report")
+    @admin.display(description=_("Staff actions on this report"))
     def history(self, report: Report) -> str:
         entries = report.actions.select_related("actor").order_by("created_at")
         return (
@@ -298,25 +312,28 @@ class ReportAdmin(ServiceActionsMixin, ReadOnlyAdmin, admin.ModelAdmin):
         return f"Report #{report.pk} ({report.describe_target()})"
 
     dismiss = report_action(
-        "Dismiss: nothing to act on", Ability.REVIEW, services.report_dismiss, "Reports dismissed"
+        _("Dismiss: nothing to act on"),
+        Ability.REVIEW,
+        services.report_dismiss,
+        _("Reports dismissed"),
     )
     end_space = report_action(
-        "End the reported Space", Ability.END_SPACE, services.report_end_space, "Spaces ended"
+        _("End the reported Space"), Ability.END_SPACE, services.report_end_space, _("Spaces ended")
     )
     remove_person = report_action(
-        "Remove the reported person from the Space",
+        _("Remove the reported person from the Space"),
         Ability.REMOVE_PERSON,
         services.report_remove_person,
-        "Removed from the Space",
+        _("Removed from the Space"),
     )
     delete_post = report_action(
-        "Delete the reported post",
+        _("Delete the reported post"),
         Ability.DELETE_POST,
         services.report_delete_post,
-        "Posts deleted",
+        _("Posts deleted"),
     )
 
-    @admin.action(description="Suspend the reported person…")
+    @admin.action(description=_("Suspend the reported person…"))
     def suspend_accused(self, request, queryset):
         reports = list(queryset.exclude(accused=None).select_related("accused"))
         by_person: dict[int, Report] = {}
@@ -324,10 +341,10 @@ class ReportAdmin(ServiceActionsMixin, ReadOnlyAdmin, admin.ModelAdmin):
             by_person.setdefault(report.accused_id, report)
         people = [report.accused for report in by_person.values()]
         if not people:
-            self.message_user(request, "These reports name nobody to suspend.", messages.ERROR)
+            self.message_user(request, _("These reports name nobody to suspend."), messages.ERROR)
             return None
         page = self.suspend_form_page(
-            request, queryset, people, "Suspend the reported people", "suspend_accused"
+            request, queryset, people, _("Suspend the reported people"), "suspend_accused"
         )
         if not isinstance(page, SuspendForm):
             return page
@@ -340,12 +357,12 @@ class ReportAdmin(ServiceActionsMixin, ReadOnlyAdmin, admin.ModelAdmin):
             lambda r: services.suspension_create(
                 user=r.accused, until=until, reason=reason, actor=request.user, report=r
             ),
-            "Accounts suspended",
+            _("Accounts suspended"),
             lambda r: r.accused.email,
         )
         return None
 
-    @admin.action(description="Lift the reported person's suspension")
+    @admin.action(description=_("Lift the reported person's suspension"))
     def lift_suspension(self, request, queryset):
         people = queryset.exclude(accused=None).values_list("accused_id", flat=True)
         self.run(
@@ -353,17 +370,17 @@ class ReportAdmin(ServiceActionsMixin, ReadOnlyAdmin, admin.ModelAdmin):
             Ability.LIFT,
             Suspension.objects.active().filter(user_id__in=people).select_related("user"),
             lambda s: services.suspension_lift(suspension=s, actor=request.user),
-            "Suspensions lifted",
+            _("Suspensions lifted"),
             lambda s: s.user.email,
         )
 
 
 class InForceFilter(admin.SimpleListFilter):
-    title = "in force"
+    title = _("in force")
     parameter_name = "in_force"
 
     def lookups(self, request, model_admin):
-        return [("yes", "In force"), ("no", "Ended or lifted")]
+        return [("yes", _("In force")), ("no", _("Ended or lifted"))]
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
@@ -394,7 +411,7 @@ class SuspensionAdmin(ServiceActionsMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
 
-    @admin.display(boolean=True, description="In force")
+    @admin.display(boolean=True, description=_("In force"))
     def in_force(self, suspension: Suspension) -> bool:
         return suspension.is_active()
 
@@ -425,26 +442,28 @@ class SuspensionAdmin(ServiceActionsMixin, admin.ModelAdmin):
                 form.add_error(None, refused.message)
             else:
                 self.message_user(
-                    request, f"{suspension.user.email} is suspended.", messages.SUCCESS
+                    request,
+                    _("%(email)s is suspended.") % {"email": suspension.user.email},
+                    messages.SUCCESS,
                 )
                 return HttpResponseRedirect(reverse("admin:moderation_suspension_changelist"))
         context = {
             **self.admin_site.each_context(request),
-            "title": "Suspend an account",
+            "title": _("Suspend an account"),
             "opts": self.model._meta,
             "form": form,
             "media": self.media + form.media,
         }
         return TemplateResponse(request, "admin/moderation/suspension_add.html", context)
 
-    @admin.action(description="Lift the selected suspensions")
+    @admin.action(description=_("Lift the selected suspensions"))
     def lift(self, request, queryset):
         self.run(
             request,
             Ability.LIFT,
             queryset.select_related("user"),
             lambda s: services.suspension_lift(suspension=s, actor=request.user),
-            "Suspensions lifted",
+            _("Suspensions lifted"),
             lambda s: s.user.email,
         )
 

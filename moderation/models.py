@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class TargetType(models.TextChoices):
@@ -16,13 +17,13 @@ class TargetType(models.TextChoices):
 
 
 class Category(models.TextChoices):
-    SPAM = "spam", "Spam"
-    HARASSMENT = "harassment", "Harassment or bullying"
-    HATE = "hate", "Hate"
-    VIOLENCE = "violence", "Violence or threats"
-    SEXUAL = "sexual", "Sexual content"
-    IMPERSONATION = "impersonation", "Impersonation"
-    OTHER = "other", "Something else"
+    SPAM = "spam", _("Spam")
+    HARASSMENT = "harassment", _("Harassment or bullying")
+    HATE = "hate", _("Hate")
+    VIOLENCE = "violence", _("Violence or threats")
+    SEXUAL = "sexual", _("Sexual content")
+    IMPERSONATION = "impersonation", _("Impersonation")
+    OTHER = "other", _("Something else")
 
 
 class Report(models.Model):

@@ -8,6 +8,8 @@ Superusers have every permission.
 
 from enum import StrEnum
 
+from django.utils.translation import gettext as _
+
 from .exceptions import ModerationRefused
 
 
@@ -55,4 +57,4 @@ def can(user, ability: Ability) -> bool:
 
 def check(user, ability: Ability) -> None:
     if not can(user, ability):
-        raise ModerationRefused("not_allowed", "You don't have the permission to do that.")
+        raise ModerationRefused("not_allowed", _("You don't have the permission to do that."))

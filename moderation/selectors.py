@@ -13,7 +13,8 @@ from django.contrib.auth.models import Permission
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from rooms.models import Participant, Post, Question, Room, RoomEvent
@@ -26,7 +27,9 @@ MODERATION_PERMISSION = ("moderation", "change_report")
 def format_moment(moment: datetime) -> str:
     """`3 Dec 2026 14:00 UTC`: the same for everyone, whatever their time zone."""
     moment = timezone.localtime(moment, UTC)
-    return f"{moment.day} {moment:%b %Y %H:%M} UTC"
+    # Translators: a Django date format: j day, M month ("Dec"), b month ("dec"), Y year, H:i.
+    pattern = _("j M Y H:i")
+    return f"{dateformat.format(moment, pattern)} UTC"
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,10 @@ def suspension_of(user, now: datetime | None = None) -> SuspensionView | None:
 
 def explain(until: datetime, reason: str) -> str:
     reason = reason.strip().rstrip(".")
-    return f"Your account is suspended until {format_moment(until)}: {reason}."
+    return _("Your account is suspended until %(until)s: %(reason)s.") % {
+        "until": format_moment(until),
+        "reason": reason,
+    }
 
 
 def stage_refusal(user, *, actor=None) -> str | None:
@@ -69,7 +75,10 @@ def stage_refusal(user, *, actor=None) -> str | None:
         return None
     if actor is None or actor.pk == user.pk:
         return suspension.explanation
-    return f"{user.display_name}'s account is suspended until {format_moment(suspension.until)}."
+    return _("%(name)s's account is suspended until %(until)s.") % {
+        "name": user.display_name,
+        "until": format_moment(suspension.until),
+    }
 
 
 def blocked_user_ids(user) -> list[int]:
@@ -93,8 +102,10 @@ def block_refusal(person, *, blockers: Iterable, asking: bool = False) -> str | 
     if not ids or not Block.objects.filter(blocker_id__in=ids, blocked_id=person.pk).exists():
         return None
     if asking:
-        return "You can't speak in this Space."
-    return f"{person.display_name} can't be brought on stage by you in this Space."
+        return _("You can't speak in this Space.")
+    return _("%(name)s can't be brought on stage by you in this Space.") % {
+        "name": person.display_name
+    }
 
 
 def moderators() -> QuerySet[User]:
@@ -205,7 +216,7 @@ def report_target(
     if slug is not None:
         room = Room.objects.select_related("host__profile").filter(slug=slug).first()
         if room is None:
-            raise Http404("There is no Space at this link.")
+            raise Http404(_("There is no Space at this link."))
     if post_id:
         post = (
             Post.objects.select_related("author__profile", "room__host__profile")
@@ -213,7 +224,7 @@ def report_target(
             .first()
         )
         if room is None or post is None:
-            raise Http404("There is no such post in this Space.")
+            raise Http404(_("There is no such post in this Space."))
         return ReportTarget(type=TargetType.POST, room=room, post=post, person=post.author)
     if question_id:
         question = (
@@ -234,10 +245,10 @@ def report_target(
             in_space = Q(participations__room=room) | Q(hosted_rooms=room)
             found = people.filter(in_space, pk=_int(person)).distinct().first()
         if found is None:
-            raise Http404("There is no such person here.")
+            raise Http404(_("There is no such person here."))
         return ReportTarget(type=TargetType.PERSON, room=room, person=found)
     if room is None:
-        raise Http404("Nothing to report here.")
+        raise Http404(_("Nothing to report here."))
     return ReportTarget(type=TargetType.SPACE, room=room, person=room.host)
 
 

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.services import follows_end_between
@@ -131,15 +132,15 @@ def report_create(
     threshold check (which may flag the target).
     """
     if category not in Category.values:
-        raise ModerationRefused("invalid", "Pick what kind of problem this is.")
+        raise ModerationRefused("invalid", _("Pick what kind of problem this is."))
     text = (text or "").strip()
     if len(text) > Report._meta.get_field("text").max_length:
-        raise ModerationRefused("invalid", "Please keep the details under 2000 characters.")
+        raise ModerationRefused("invalid", _("Please keep the details under 2000 characters."))
     signed_in = reporter is not None and reporter.is_authenticated
     if not signed_in and not (guest_key or ip_hash):
-        raise ModerationRefused("invalid", "We could not tell who is reporting.")
+        raise ModerationRefused("invalid", _("We could not tell who is reporting."))
     if signed_in and target.type == "person" and target.person.pk == reporter.pk:
-        raise ModerationRefused("invalid", "You can't report yourself.")
+        raise ModerationRefused("invalid", _("You can't report yourself."))
 
     earlier = selectors.recent_report_of(
         target_key=target.key,
@@ -155,7 +156,7 @@ def report_create(
         if shared_cache().get(key, 0) >= limit:
             raise ModerationRefused(
                 "rate_limited",
-                "You have sent a lot of reports in a short time. Please try again later.",
+                _("You have sent a lot of reports in a short time. Please try again later."),
             )
 
     with transaction.atomic():
@@ -242,11 +243,11 @@ def report_end_space(*, report: Report, actor: User) -> Report:
     report = _lock_report(report)
     room = report.room
     if room is None:
-        raise ModerationRefused("wrong_target", "This report is not about a Space.")
+        raise ModerationRefused("wrong_target", _("This report is not about a Space."))
     if room.is_over:
         if report.status != Report.Status.OPEN:
             return report
-        raise ModerationRefused("wrong_state", "The Space is already over; dismiss the report.")
+        raise ModerationRefused("wrong_state", _("The Space is already over; dismiss the report."))
     if room.is_live:
         _room_action(lambda: room_services.room_end(room=room, actor=actor))
     else:
@@ -274,7 +275,7 @@ def report_remove_person(*, report: Report, actor: User) -> Report:
     report = _lock_report(report)
     room, person = report.room, report.accused
     if room is None or person is None:
-        raise ModerationRefused("wrong_target", "This report does not name a person in a Space.")
+        raise ModerationRefused("wrong_target", _("This report does not name a person in a Space."))
     row = Participant.objects.filter(room=room, user=person).first()
     if row is not None and row.removed_at is not None and report.status != Report.Status.OPEN:
         return report
@@ -302,7 +303,7 @@ def report_delete_post(*, report: Report, actor: User) -> Report:
     report = _lock_report(report)
     post = report.post
     if post is None:
-        raise ModerationRefused("wrong_target", "This report is not about a post.")
+        raise ModerationRefused("wrong_target", _("This report is not about a post."))
     if post.deleted_at is not None and report.status != Report.Status.OPEN:
         return report
     if post.deleted_at is None:
@@ -377,11 +378,11 @@ def suspension_create(
     reason = (reason or "").strip()
     now = timezone.now()
     if not reason:
-        raise ModerationRefused("invalid", "Give a reason; the person will see it.")
+        raise ModerationRefused("invalid", _("Give a reason; the person will see it."))
     if timezone.is_naive(until) or until <= now:
-        raise ModerationRefused("invalid", "A suspension must end in the future.")
+        raise ModerationRefused("invalid", _("A suspension must end in the future."))
     if user.pk == actor.pk:
-        raise ModerationRefused("invalid", "You can't suspend yourself.")
+        raise ModerationRefused("invalid", _("You can't suspend yourself."))
     user = User.objects.select_for_update().get(pk=user.pk)
     if report is not None:
         report = _lock_report(report)
@@ -603,9 +604,9 @@ def block_create(*, blocker: User, blocked: User) -> Block:
     reload the list after commit). Follows between the two end, both ways. No staff audit row
     (it is the person's own choice)."""
     if not blocker.is_authenticated:
-        raise ModerationRefused("not_allowed", "Sign in to block someone.")
+        raise ModerationRefused("not_allowed", _("Sign in to block someone."))
     if blocker.pk == blocked.pk:
-        raise ModerationRefused("invalid", "You can't block yourself.")
+        raise ModerationRefused("invalid", _("You can't block yourself."))
     User.objects.select_for_update().get(pk=blocker.pk)
     block = Block.objects.filter(blocker=blocker, blocked=blocked).first()
     if block is not None:
@@ -620,8 +621,8 @@ def block_create(*, blocker: User, blocked: User) -> Block:
 def block_delete(*, blocker: User, blocked: User) -> bool:
     """Unblock. Returns whether there was a block."""
     if not blocker.is_authenticated:
-        raise ModerationRefused("not_allowed", "Sign in to unblock someone.")
-    deleted, _ = Block.objects.filter(blocker=blocker, blocked=blocked).delete()
+        raise ModerationRefused("not_allowed", _("Sign in to unblock someone."))
+    deleted, _kinds = Block.objects.filter(blocker=blocker, blocked=blocked).delete()
     if deleted:
         room_events.person_changed(blocker.pk, "blocks")
     return bool(deleted)

@@ -7,6 +7,7 @@ from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
@@ -46,7 +47,7 @@ def report_space(request: HttpRequest, slug: str) -> HttpResponse:
     if target.post is not None and not request.user.is_authenticated:
         if not target.room.guests_may_listen:
             # The report page quotes the post: guests see no more of the Space than its page.
-            raise Http404("Sign in to report posts in this Space.")
+            raise Http404(_("Sign in to report posts in this Space."))
     return _report(request, target, back=reverse("space_public", args=[slug]))
 
 
@@ -115,8 +116,11 @@ def person_block(request: HttpRequest, username: str) -> HttpResponse:
     else:
         messages.success(
             request,
-            f"You blocked {person.display_name}. They can't be brought on stage by you or ask to "
-            "speak in your Spaces, and you won't see their posts.",
+            _(
+                "You blocked %(name)s. They can't be brought on stage by you or ask to "
+                "speak in your Spaces, and you won't see their posts."
+            )
+            % {"name": person.display_name},
         )
     return redirect("profile_detail", username=person.username)
 
@@ -126,5 +130,5 @@ def person_block(request: HttpRequest, username: str) -> HttpResponse:
 def person_unblock(request: HttpRequest, username: str) -> HttpResponse:
     person = get_object_or_404(User, username__iexact=username)
     if services.block_delete(blocker=request.user, blocked=person):
-        messages.success(request, f"You unblocked {person.display_name}.")
+        messages.success(request, _("You unblocked %(name)s.") % {"name": person.display_name})
     return redirect("profile_detail", username=person.username)

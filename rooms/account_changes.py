@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
+from django.utils.translation import gettext_noop
 
 from . import events
 
@@ -22,7 +23,7 @@ WATCHED = frozenset({"password", "is_active"})
 def close_session_sockets(sender, request, user, **kwargs) -> None:
     session = getattr(request, "session", None)
     if user is not None and session is not None and session.session_key:
-        events.close_session(session.session_key, "signed_out", "You signed out.")
+        events.close_session(session.session_key, "signed_out", gettext_noop("You signed out."))
 
 
 @receiver(pre_save, sender=settings.AUTH_USER_MODEL)
@@ -40,8 +41,11 @@ def close_account_sockets(sender, instance, created, **kwargs) -> None:
     if created or not before:
         return
     if before["is_active"] and not instance.is_active:
-        events.close_person(instance.pk, "inactive", "This account was deactivated.")
+        events.close_person(instance.pk, "inactive", gettext_noop("This account was deactivated."))
     elif before["password"] != instance.password:
         events.close_person(
-            instance.pk, "signed_out", "Your password changed; sign in again.", close_code=4401
+            instance.pk,
+            "signed_out",
+            gettext_noop("Your password changed; sign in again."),
+            close_code=4401,
         )

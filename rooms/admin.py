@@ -10,6 +10,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from spaces_project.admin_tools import ReadOnlyAdmin, run_each
 
@@ -74,7 +75,7 @@ class ParticipantInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-    verbose_name_plural = f"Participants (stage first, up to {INLINE_LIMIT})"
+    verbose_name_plural = _("Participants (stage first, up to %(most)s)") % {"most": INLINE_LIMIT}
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("user")
@@ -146,53 +147,53 @@ class RoomAdmin(ModerationMixin, ReadOnlyAdmin, admin.ModelAdmin):
             )
         )
 
-    @admin.display(description="Host", ordering="host__email")
+    @admin.display(description=_("Host"), ordering="host__email")
     def host_email(self, room: Room) -> str:
         return room.host.email
 
-    @admin.display(description="Listening", ordering="listener_total")
+    @admin.display(description=_("Listening"), ordering="listener_total")
     def listeners(self, room: Room) -> int:
         return room.listener_total
 
-    @admin.display(description="On stage", ordering="stage_total")
+    @admin.display(description=_("On stage"), ordering="stage_total")
     def on_stage(self, room: Room) -> int:
         return room.stage_total
 
-    @admin.display(description="People")
+    @admin.display(description=_("People"))
     def participants_link(self, room: Room) -> str:
         url = reverse("admin:rooms_participant_changelist") + f"?room__id__exact={room.pk}"
-        return format_html('<a href="{}">Manage people</a>', url)
+        return format_html('<a href="{}">{}</a>', url, _("Manage people"))
 
-    @admin.display(description="Public link")
+    @admin.display(description=_("Public link"))
     def public_link(self, room: Room) -> str:
         url = reverse("space_public", args=[room.slug])
         return format_html('<a href="{}">{}</a>', url, url)
 
-    @admin.action(description="End the selected Spaces", permissions=["moderate"])
+    @admin.action(description=_("End the selected Spaces"), permissions=["moderate"])
     def end_spaces(self, request, queryset):
         self.run(
             request,
             queryset,
             lambda room: services.room_end(room=room, actor=request.user),
-            "Spaces ended",
+            _("Spaces ended"),
         )
 
-    @admin.action(description="Cancel the selected scheduled Spaces", permissions=["moderate"])
+    @admin.action(description=_("Cancel the selected scheduled Spaces"), permissions=["moderate"])
     def cancel_spaces(self, request, queryset):
         self.run(
             request,
             queryset,
             lambda room: services.room_cancel(room=room, actor=request.user),
-            "Spaces cancelled",
+            _("Spaces cancelled"),
         )
 
 
 class PresentFilter(admin.SimpleListFilter):
-    title = "presence"
+    title = _("presence")
     parameter_name = "presence"
 
     def lookups(self, request, model_admin):
-        return [("present", "In the Space now"), ("left", "Left"), ("removed", "Removed")]
+        return [("present", _("In the Space now")), ("left", _("Left")), ("removed", _("Removed"))]
 
     def queryset(self, request, queryset):
         if self.value() == "present":
@@ -228,19 +229,19 @@ class ParticipantAdmin(ModerationMixin, ReadOnlyAdmin, admin.ModelAdmin):
     def describe(self, participant: Participant) -> str:
         return f"{participant.user.display_name} in “{participant.room.title}”"
 
-    @admin.display(description="Person", ordering="user__email")
+    @admin.display(description=_("Person"), ordering="user__email")
     def person(self, participant: Participant) -> str:
         return participant.user.display_name
 
-    @admin.display(description="Email", ordering="user__email")
+    @admin.display(description=_("Email"), ordering="user__email")
     def email(self, participant: Participant) -> str:
         return participant.user.email
 
-    @admin.display(description="Space", ordering="room__title")
+    @admin.display(description=_("Space"), ordering="room__title")
     def space(self, participant: Participant) -> str:
         return participant.room.title
 
-    @admin.display(description="Space state", ordering="room__state")
+    @admin.display(description=_("Space state"), ordering="room__state")
     def room_state(self, participant: Participant) -> str:
         return participant.room.get_state_display()
 
@@ -252,21 +253,23 @@ class ParticipantAdmin(ModerationMixin, ReadOnlyAdmin, admin.ModelAdmin):
             done,
         )
 
-    @admin.action(description="Promote to speaker", permissions=["moderate"])
+    @admin.action(description=_("Promote to speaker"), permissions=["moderate"])
     def promote_to_speaker(self, request, queryset):
-        self._act(request, queryset, services.speaker_promote, "Promoted to speaker")
+        self._act(request, queryset, services.speaker_promote, _("Promoted to speaker"))
 
-    @admin.action(description="Promote to co-host", permissions=["moderate"])
+    @admin.action(description=_("Promote to co-host"), permissions=["moderate"])
     def promote_to_cohost(self, request, queryset):
-        self._act(request, queryset, services.cohost_promote, "Promoted to co-host")
+        self._act(request, queryset, services.cohost_promote, _("Promoted to co-host"))
 
-    @admin.action(description="Move back to the audience", permissions=["moderate"])
+    @admin.action(description=_("Move back to the audience"), permissions=["moderate"])
     def move_to_audience(self, request, queryset):
-        self._act(request, queryset, services.participant_move_to_audience, "Moved to the audience")
+        self._act(
+            request, queryset, services.participant_move_to_audience, _("Moved to the audience")
+        )
 
-    @admin.action(description="Remove from the Space", permissions=["moderate"])
+    @admin.action(description=_("Remove from the Space"), permissions=["moderate"])
     def remove_from_space(self, request, queryset):
-        self._act(request, queryset, services.participant_remove, "Removed")
+        self._act(request, queryset, services.participant_remove, _("Removed"))
 
 
 @admin.register(RoomEvent)

@@ -334,7 +334,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not delivered:
             await self.send_error(
                 "delayed",
-                "Done, but others may not see it yet: they will once the connection recovers.",
+                _("Done, but others may not see it yet: they will once the connection recovers."),
                 ref=operation,
             )
         return result
@@ -412,7 +412,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def handle_leave(self, message) -> None:
         await self.act("leave")
         # Leaving the Space ends this socket: a person who left is not listening any more.
-        await self.refuse(Close.LEFT, "left", "You left the Space.")
+        await self.refuse(Close.LEFT, "left", _("You left the Space."))
         await self.cleanup()
 
     async def handle_post(self, message) -> None:
@@ -426,7 +426,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def handle_react(self, message) -> None:
         if not self.reactions.take():
-            await self.send_error("rate_limited", "Easy on the reactions.", ref="react")
+            await self.send_error("rate_limited", _("Easy on the reactions."), ref="react")
             return
         live.reactions.add(self.room_id, message["emoji"])
 
@@ -436,11 +436,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
         now = time.monotonic()
         if self.offer_since is not None and now - self.offer_since < settings.SPACES_OFFER_TIMEOUT:
             raise media_bridge.OfferRefused(
-                "offer_busy", "Your previous audio offer is still being answered."
+                "offer_busy", _("Your previous audio offer is still being answered.")
             )
         if not self.offers.take() or not await self.offer_budget():
             raise media_bridge.OfferRefused(
-                "rate_limited", "Too many audio offers; try again in a moment."
+                "rate_limited", _("Too many audio offers; try again in a moment.")
             )
         sdp = media_bridge.checked_offer(message["sdp"])  # shape refused here: bad_offer
         self.offer_since = now
@@ -468,7 +468,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.offer_since = None
             logger.exception("Audio offer failed")
             await self.send_error(
-                "server_error", "Audio could not start; try again.", ref="rtc_offer"
+                "server_error", _("Audio could not start; try again."), ref="rtc_offer"
             )
             return
         if answer is not None:  # in media worker mode it arrives as `media.answer`
@@ -532,7 +532,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if kind in ("room_ended", "room_cancelled"):
             await self.close(Close.OVER)
         elif about_me and kind == "participant_removed":
-            await self.refuse(Close.FORBIDDEN, "removed", "You were removed from this Space.")
+            await self.refuse(Close.FORBIDDEN, "removed", _("You were removed from this Space."))
         elif kind == "room_live":
             self.spawn(self.readmit())
         elif about_me and kind in ROLE_EVENTS:
@@ -569,5 +569,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if message.get("room_id") not in (None, self.room_id):
             return
         close_code = message.get("close_code", Close.FORBIDDEN)
-        await self.refuse(close_code, message["code"], message["message"])
+        # Sent in English (gettext_noop where it is written): said in this socket's language.
+        await self.refuse(close_code, message["code"], _(message["message"]))
         await self.cleanup()

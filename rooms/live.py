@@ -123,7 +123,7 @@ def viewer_connect(
     """
     room = Room.objects.filter(slug=slug).first()
     if room is None:
-        raise Refused("not_found", "There is no Space at this link.", 4404)
+        raise Refused("not_found", _("There is no Space at this link."), 4404)
     signed_in = user is not None and user.is_authenticated
     if not room_visible_to(room, user):
         raise Refused("private", "This Space is private. Ask the host to let you in.", 4403)
@@ -140,12 +140,12 @@ def viewer_connect(
         if not ratelimit.allow(
             "guest_socket", address, limit=settings.SPACES_GUEST_CONNECT_RATE, seconds=60
         ):
-            raise Refused("rate_limited", "Too many connections; try again in a minute.", 4429)
+            raise Refused("rate_limited", _("Too many connections; try again in a minute."), 4429)
         viewer.guest_id = guest_id_from_cookie(guest_cookie)
         if viewer.guest_id is None:
-            raise Refused("no_guest_cookie", "Open the Space's link to listen.", 4401)
+            raise Refused("no_guest_cookie", _("Open the Space's link to listen."), 4401)
         if not room.guests_may_listen:
-            raise Refused("guests_off", "Sign in to listen to this Space.", 4403)
+            raise Refused("guests_off", _("Sign in to listen to this Space."), 4403)
         viewer.socket_slot = guest_socket_slot(room.pk, address)
     if room.state != Room.State.LIVE:
         viewer.role = standing_of(user, room) if signed_in else Standing.GUEST
@@ -153,12 +153,12 @@ def viewer_connect(
     if signed_in:
         standing = standing_of(user, room)
         if standing == Standing.REMOVED:
-            raise Refused("removed", "You were removed from this Space.", 4403)
+            raise Refused("removed", _("You were removed from this Space."), 4403)
         sockets = Presence.objects.filter(room=room, user_id=user.pk).count()
         if sockets >= settings.SPACES_SOCKETS_PER_PERSON:
             raise Refused(
                 "too_many_sockets",
-                "You have this Space open in too many tabs; close one and try again.",
+                _("You have this Space open in too many tabs; close one and try again."),
                 4429,
             )
         try:
@@ -246,7 +246,7 @@ def guest_socket_slot(room_id: int, address: str) -> str | None:
         with contextlib.suppress(Exception):
             counters.decr(name)
         raise Refused(
-            "too_many_sockets", "Too many listeners from your network; try again later.", 4429
+            "too_many_sockets", _("Too many listeners from your network; try again later."), 4429
         )
     return name
 
@@ -336,9 +336,10 @@ def audience(room_id: int, limit: int = AUDIENCE_LIMIT) -> dict[str, Any]:
 def host_present(room_id: int) -> bool:
     """Whether the Space's host has a socket open in it."""
     room = Room.objects.filter(pk=room_id).values("host_id").first()
-    return room is not None and Presence.objects.filter(
-        room_id=room_id, user_id=room["host_id"]
-    ).exists()
+    return (
+        room is not None
+        and Presence.objects.filter(room_id=room_id, user_id=room["host_id"]).exists()
+    )
 
 
 def listeners_payload(room_id: int) -> dict[str, Any]:
@@ -363,7 +364,7 @@ def account_check(user_id: int, viewer: Viewer | None = None):
 
     user = User.objects.filter(pk=user_id).select_related("profile").first()
     if user is None or not user.is_active:
-        raise Refused("inactive", "This account is deactivated.", 4403, ends_socket=True)
+        raise Refused("inactive", _("This account is deactivated."), 4403, ends_socket=True)
     suspension = suspension_of(user)
     if suspension is not None:
         raise Refused("suspended", suspension.explanation, 4403, ends_socket=True)
@@ -376,7 +377,7 @@ def account_check(user_id: int, viewer: Viewer | None = None):
             and constant_time_compare(viewer.auth_hash, user.get_session_auth_hash())
         ):
             raise Refused(
-                "signed_out", "You were signed out; sign in again.", 4401, ends_socket=True
+                "signed_out", _("You were signed out; sign in again."), 4401, ends_socket=True
             )
     return user
 
@@ -412,13 +413,9 @@ def act(*, viewer: Viewer, operation: str, **fields: Any) -> Any:
         case "hand_raise":
             return services.hand_raise(room=room, user=actor, question=fields.get("question"))
         case "question_upvote":
-            return questions.question_upvote(
-                room=room, question_id=fields["question"], user=actor
-            )
+            return questions.question_upvote(room=room, question_id=fields["question"], user=actor)
         case "question_remove":
-            return questions.question_remove(
-                room=room, question_id=fields["question"], actor=actor
-            )
+            return questions.question_remove(room=room, question_id=fields["question"], actor=actor)
         case "hand_lower":
             return services.hand_lower(room=room, user=actor)
         case "hand_accept":

@@ -33,6 +33,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count
+from django.utils.translation import gettext
 
 from spaces_project.ratelimit import shared_cache
 
@@ -110,7 +111,9 @@ def checked_offer(sdp: str) -> str:
     try:
         return check_offer(sdp, limits)
     except OfferError as error:
-        raise OfferRefused("bad_offer", f"That audio offer can't be used: {error}") from None
+        raise OfferRefused(
+            "bad_offer", gettext("That audio offer can't be used: %(error)s") % {"error": error}
+        ) from None
 
 
 def _audio_role(room_id: int, user_id: int | None) -> tuple[str, bool]:
@@ -120,9 +123,9 @@ def _audio_role(room_id: int, user_id: int | None) -> tuple[str, bool]:
 
     room = Room.objects.filter(pk=room_id).only("state", "visibility", "host_id").first()
     if room is None or room.state != Room.State.LIVE:
-        raise OfferRefused("wrong_state", "Audio is on while the Space is live.")
+        raise OfferRefused("wrong_state", gettext("Audio is on while the Space is live."))
     if not room_visible_to_id(room, user_id):
-        raise OfferRefused("private", "This Space is private.")
+        raise OfferRefused("private", gettext("This Space is private."))
     if user_id is None:
         return "listener", True
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
@@ -183,7 +186,7 @@ def _assign_worker(room_id: int, avoid: frozenset[str] = frozenset()) -> str:
     """The media worker holding the room's router: kept while it is alive, else the least busy
     live one. Moving a Space that had a worker emits `media_moved` (everyone offers again)."""
     if not settings.SPACES_MEDIA["WORKERS"]:
-        raise OfferRefused("no_media_worker", "Audio is not available right now.")
+        raise OfferRefused("no_media_worker", gettext("Audio is not available right now."))
     workers = [w for w in live_workers() if w not in avoid]
     with transaction.atomic():
         room = Room.objects.select_for_update().get(pk=room_id)
@@ -191,7 +194,7 @@ def _assign_worker(room_id: int, avoid: frozenset[str] = frozenset()) -> str:
             return room.media_worker
         if not workers:
             raise OfferRefused(
-                "media_unavailable", "No audio server answered; trying again shortly."
+                "media_unavailable", gettext("No audio server answered; trying again shortly.")
             )
         busy = dict(
             Room.objects.filter(state=Room.State.LIVE, media_worker__in=workers)
@@ -261,9 +264,12 @@ async def offer(viewer, sdp: str) -> str | None:
             tried.add(worker)
             continue
         if reply.get("error"):
-            raise OfferRefused(reply.get("code") or "bad_offer", reply["error"])
+            # The worker writes in English; the catalog has this socket's words for its messages.
+            raise OfferRefused(reply.get("code") or "bad_offer", gettext(reply["error"]))
         return reply["sdp"]
-    raise OfferRefused("media_unavailable", "No audio server answered; trying again shortly.")
+    raise OfferRefused(
+        "media_unavailable", gettext("No audio server answered; trying again shortly.")
+    )
 
 
 async def local_offer(
@@ -297,19 +303,25 @@ async def local_offer(
     except OfferRefused:
         room_speakers.pop(peer_id, None)
         await router.disconnect(peer_id)
-        raise OfferRefused("audio_closed", "Audio for this Space is not available.") from None
+        raise OfferRefused(
+            "audio_closed", gettext("Audio for this Space is not available.")
+        ) from None
     except OfferError as error:
         room_speakers.pop(peer_id, None)
-        raise OfferRefused("bad_offer", f"That audio offer can't be used: {error}") from None
+        raise OfferRefused(
+            "bad_offer", gettext("That audio offer can't be used: %(error)s") % {"error": error}
+        ) from None
     except (RouterClosed, JoinAborted):
         # The Space's audio closed (it ended) or a newer offer replaced this one meanwhile.
         room_speakers.pop(peer_id, None)
-        raise OfferRefused("audio_closed", "Audio for this Space is not available.") from None
+        raise OfferRefused(
+            "audio_closed", gettext("Audio for this Space is not available.")
+        ) from None
     except (AssertionError, ValueError, LookupError, TypeError, AttributeError) as error:
         # What aiortc still chokes on after the shape check: a refusal, not a traceback.
         room_speakers.pop(peer_id, None)
         logger.warning("Audio offer refused by aiortc: %s: %s", type(error).__name__, error)
-        raise OfferRefused("bad_offer", "That audio offer can't be used.") from None
+        raise OfferRefused("bad_offer", gettext("That audio offer can't be used.")) from None
 
 
 async def disconnect(room_id: int, peer_id: str, media_worker: str | None = None) -> None:

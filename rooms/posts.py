@@ -6,6 +6,7 @@ Each change writes one RoomEvent row and is broadcast after commit.
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from . import events
 from .exceptions import ActionRefused, Code
@@ -33,7 +34,7 @@ def post_payload(post: Post) -> dict:
 def _live_room(room: Room) -> Room:
     room = Room.objects.select_for_update().get(pk=room.pk)
     if room.state != Room.State.LIVE:
-        raise ActionRefused(Code.WRONG_STATE, "Posts are open while the Space is live.")
+        raise ActionRefused(Code.WRONG_STATE, _("Posts are open while the Space is live."))
     return room
 
 
@@ -44,9 +45,9 @@ def _moderating(actor, room: Room) -> None:
         return
     standing = standing_of(actor, room)
     if standing == Standing.REMOVED:
-        raise ActionRefused(Code.REMOVED, "You were removed from this Space.")
+        raise ActionRefused(Code.REMOVED, _("You were removed from this Space."))
     if standing not in MODERATORS:
-        raise ActionRefused(Code.NOT_ALLOWED, "Only the host and co-hosts can do that.")
+        raise ActionRefused(Code.NOT_ALLOWED, _("Only the host and co-hosts can do that."))
 
 
 @transaction.atomic
@@ -55,17 +56,18 @@ def post_create(*, room: Room, author, text: str) -> Post:
     room = _live_room(room)
     standing = standing_of(author, room)
     if standing == Standing.REMOVED:
-        raise ActionRefused(Code.REMOVED, "You were removed from this Space.")
+        raise ActionRefused(Code.REMOVED, _("You were removed from this Space."))
     if standing not in PRESENT:
-        raise ActionRefused(Code.NOT_IN_SPACE, "Join the Space first.")
+        raise ActionRefused(Code.NOT_IN_SPACE, _("Join the Space first."))
     from moderation.selectors import suspension_of
 
     if suspension_of(author) is not None:
-        raise ActionRefused(Code.NOT_ALLOWED, "Your account is suspended.")
+        raise ActionRefused(Code.NOT_ALLOWED, _("Your account is suspended."))
     text = text.strip()
     if not text or len(text) > settings.SPACES_MAX_POST_CHARS:
         raise ActionRefused(
-            Code.INVALID, f"A post has 1 to {settings.SPACES_MAX_POST_CHARS} characters."
+            Code.INVALID,
+            _("A post has 1 to %(most)s characters.") % {"most": settings.SPACES_MAX_POST_CHARS},
         )
     post = Post.objects.create(room=room, author=author, text=text)
     RoomEvent.objects.create(
@@ -85,7 +87,7 @@ def _post(room: Room, post_id: int) -> Post:
         .first()
     )
     if post is None:
-        raise ActionRefused(Code.INVALID, "That post is not in this Space.")
+        raise ActionRefused(Code.INVALID, _("That post is not in this Space."))
     return post
 
 
@@ -125,7 +127,7 @@ def post_delete(*, room: Room, post_id: int, actor) -> Post:
     if room.state != Room.State.LIVE and not is_staff_moderator(actor):
         # Once the Space is over only staff moderate its posts; a host whose socket missed
         # the end may not.
-        raise ActionRefused(Code.WRONG_STATE, "That only works while the Space is live.")
+        raise ActionRefused(Code.WRONG_STATE, _("That only works while the Space is live."))
     if post.author_id != actor.pk:
         _moderating(actor, room)
     post.deleted_at = timezone.now()

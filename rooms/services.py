@@ -78,8 +78,11 @@ def _has_seat(room: Room, role: str) -> bool:
 def _ensure_seat(room: Room, role: str) -> None:
     if not _has_seat(room, role):
         limit = _seat_limit(role)
-        what = "co-host" if role == Role.COHOST else "speaker"
-        raise ActionRefused(Code.LIMIT_REACHED, f"All {limit} {what} seats are taken.")
+        if role == Role.COHOST:
+            message = _("All %(limit)s co-host seats are taken.") % {"limit": limit}
+        else:
+            message = _("All %(limit)s speaker seats are taken.") % {"limit": limit}
+        raise ActionRefused(Code.LIMIT_REACHED, message)
 
 
 def _check_account(user: User, *, actor: User | None = None) -> None:
@@ -160,13 +163,15 @@ def _clean_fields(
     description = (description or "").strip()
     topics = list(dict.fromkeys(topics))
     if not title:
-        raise ActionRefused(Code.INVALID, "Give the Space a title.")
+        raise ActionRefused(Code.INVALID, _("Give the Space a title."))
     if len(title) > Room._meta.get_field("title").max_length:
-        raise ActionRefused(Code.INVALID, "The title can have at most 70 characters.")
+        raise ActionRefused(Code.INVALID, _("The title can have at most 70 characters."))
     if len(description) > Room._meta.get_field("description").max_length:
-        raise ActionRefused(Code.INVALID, "The description can have at most 1000 characters.")
+        raise ActionRefused(Code.INVALID, _("The description can have at most 1000 characters."))
     if len(topics) > Room.MAX_TOPICS:
-        raise ActionRefused(Code.INVALID, f"Pick at most {Room.MAX_TOPICS} topics.")
+        raise ActionRefused(
+            Code.INVALID, _("Pick at most %(count)s topics.") % {"count": Room.MAX_TOPICS}
+        )
     if scheduled_for is not None:
         check_schedule(scheduled_for)
     return title, description, topics
@@ -176,12 +181,14 @@ def check_schedule(scheduled_for: datetime, now: datetime | None = None) -> None
     """A scheduled start must be in the future and at most SPACES_MAX_SCHEDULE_AHEAD_DAYS away."""
     now = now or timezone.now()
     if timezone.is_naive(scheduled_for):
-        raise ActionRefused(Code.INVALID, "The start time needs a time zone.")
+        raise ActionRefused(Code.INVALID, _("The start time needs a time zone."))
     if scheduled_for <= now:
-        raise ActionRefused(Code.INVALID, "Pick a start time in the future.")
+        raise ActionRefused(Code.INVALID, _("Pick a start time in the future."))
     days = settings.SPACES_MAX_SCHEDULE_AHEAD_DAYS
     if scheduled_for > now + timedelta(days=days):
-        raise ActionRefused(Code.INVALID, f"Spaces can be scheduled at most {days} days ahead.")
+        raise ActionRefused(
+            Code.INVALID, _("Spaces can be scheduled at most %(days)s days ahead.") % {"days": days}
+        )
 
 
 # The Space itself
@@ -203,7 +210,7 @@ def room_create(
     Logs `room_created`. Broadcasts nothing: nobody is in the Space yet.
     """
     if not host.is_authenticated or not host.is_active:
-        raise ActionRefused(Code.NOT_SIGNED_IN, "Sign in to host a Space.")
+        raise ActionRefused(Code.NOT_SIGNED_IN, _("Sign in to host a Space."))
     _check_account(host)
     _check_visibility_value(visibility)
     title, description, topics = _clean_fields(
@@ -253,7 +260,7 @@ def room_update(
     visibility = room.visibility if visibility is None else visibility
     _check_visibility_value(visibility)
     if scheduled_for is None:
-        raise ActionRefused(Code.INVALID, "A scheduled Space needs a start time.")
+        raise ActionRefused(Code.INVALID, _("A scheduled Space needs a start time."))
     # A start time left as it was stays acceptable even once it is close or past.
     title, description, topics = _clean_fields(
         title=title,
@@ -313,7 +320,7 @@ def room_cancel(*, room: Room, actor: User | None) -> Room:
     if actor is not None:
         check(actor, Action.CANCEL, room)
     elif not room.is_scheduled:
-        raise ActionRefused(Code.WRONG_STATE, "Only a scheduled Space can be cancelled.")
+        raise ActionRefused(Code.WRONG_STATE, _("Only a scheduled Space can be cancelled."))
     room.state = Room.State.CANCELLED
     room.ended_at = timezone.now()
     room.save(update_fields=["state", "ended_at"])
@@ -364,7 +371,7 @@ def room_end(*, room: Room, actor: User | None) -> Room:
     if actor is not None:
         check(actor, Action.END, room)
     elif not room.is_live:
-        raise ActionRefused(Code.WRONG_STATE, "Only a live Space can be ended.")
+        raise ActionRefused(Code.WRONG_STATE, _("Only a live Space can be ended."))
     now = timezone.now()
     room.state = Room.State.ENDED
     room.ended_at = now
@@ -528,7 +535,7 @@ def hand_accept(*, room: Room, user: User, actor: User) -> Participant:
     _check_not_blocked(user, actor, room.host)
     row = _lock_row(room, user)
     if row.hand_raised_at is None:
-        raise ActionRefused(Code.WRONG_STATE, "Their hand is not raised.")
+        raise ActionRefused(Code.WRONG_STATE, _("Their hand is not raised."))
     _ensure_seat(room, Role.SPEAKER)
     previous = _set_role(row, Role.SPEAKER, timezone.now())
     _role_change(room, actor, row, "hand_accepted", previous)
@@ -563,18 +570,20 @@ def _invite_action(role: str) -> Action:
         return Action.INVITE_SPEAKER
     if role == Role.COHOST:
         return Action.INVITE_COHOST
-    raise ActionRefused(Code.INVALID, "People can be invited to speak or to co-host.")
+    raise ActionRefused(Code.INVALID, _("People can be invited to speak or to co-host."))
 
 
 def _open_invite_refusal(invite: Invite, user: User, now: datetime) -> None:
     if invite.invitee_id != user.pk:
-        raise ActionRefused(Code.NOT_ALLOWED, "This invite is for someone else.")
+        raise ActionRefused(Code.NOT_ALLOWED, _("This invite is for someone else."))
     if invite.outcome == Invite.Outcome.REVOKED:
-        raise ActionRefused(Code.INVITE_REVOKED, "This invite was withdrawn.")
+        raise ActionRefused(Code.INVITE_REVOKED, _("This invite was withdrawn."))
     if invite.outcome in (Invite.Outcome.ACCEPTED, Invite.Outcome.DECLINED):
-        raise ActionRefused(Code.INVITE_USED, f"You already {invite.outcome} this invite.")
+        if invite.outcome == Invite.Outcome.ACCEPTED:
+            raise ActionRefused(Code.INVITE_USED, _("You already accepted this invite."))
+        raise ActionRefused(Code.INVITE_USED, _("You already declined this invite."))
     if invite.outcome == Invite.Outcome.EXPIRED or invite.expires_at <= now:
-        raise ActionRefused(Code.INVITE_EXPIRED, "This invite has expired.")
+        raise ActionRefused(Code.INVITE_EXPIRED, _("This invite has expired."))
 
 
 @transaction.atomic
@@ -642,9 +651,9 @@ def invite_accept(*, invite: Invite, user: User) -> Participant:
         check(invite.inviter, _invite_action(invite.role), room, target=user)
     except ActionRefused as refused:
         if refused.code == Code.WRONG_STATE:
-            raise ActionRefused(Code.WRONG_STATE, "You already have a seat on stage.") from None
+            raise ActionRefused(Code.WRONG_STATE, _("You already have a seat on stage.")) from None
         raise ActionRefused(
-            Code.INVITE_REVOKED, "The person who invited you can no longer do that."
+            Code.INVITE_REVOKED, _("The person who invited you can no longer do that.")
         ) from None
     _check_account(user)
     _check_not_blocked(user, invite.inviter, room.host)
@@ -702,7 +711,12 @@ def invite_revoke(*, invite: Invite, actor: User) -> Invite:
         return invite
     check_invite_revoke(actor, room, invite)
     if invite.outcome:
-        raise ActionRefused(Code.INVITE_USED, f"This invite was already {invite.outcome}.")
+        used = {
+            Invite.Outcome.ACCEPTED: _("This invite was already accepted."),
+            Invite.Outcome.DECLINED: _("This invite was already declined."),
+        }
+        message = used.get(invite.outcome, _("This invite was already expired."))
+        raise ActionRefused(Code.INVITE_USED, message)
     invite.outcome = Invite.Outcome.REVOKED
     invite.responded_at = timezone.now()
     invite.save(update_fields=["outcome", "responded_at"])
@@ -882,7 +896,7 @@ def reminder_clear(*, room: Room, user: User) -> None:
     """Take back "remind me". Logs `reminder_cleared`; no broadcast."""
     room = _lock_room(room)
     check(user, Action.REMIND, room)
-    deleted, _ = Reminder.objects.filter(room=room, user=user).delete()
+    deleted, _kinds = Reminder.objects.filter(room=room, user=user).delete()
     if deleted:
         _log(room, "reminder_cleared", actor=user, target=user)
 

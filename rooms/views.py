@@ -78,7 +78,7 @@ def room_create(request: HttpRequest) -> HttpResponse:
             if room.is_live:
                 _open_mic_on_arrival(request, room)
             else:
-                messages.success(request, "Your Space is scheduled.")
+                messages.success(request, _("Your Space is scheduled."))
             return redirect("room_detail", slug=room.slug)
     return render(request, "rooms/space_form.html", {"form": form, "room": None})
 
@@ -89,7 +89,7 @@ def room_edit(request: HttpRequest, slug: str) -> HttpResponse:
     if not room_visible_to(room, request.user):
         return private_page(request, room)
     if not can(request.user, Action.EDIT, room):
-        return _refused_page(request, room, "Only the host can edit a Space, before it starts.")
+        return _refused_page(request, room, _("Only the host can edit a Space, before it starts."))
     form = SpaceForm.for_room(room, request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -118,7 +118,9 @@ def room_cancel(request: HttpRequest, slug: str) -> HttpResponse:
     if not room_visible_to(room, request.user):
         return private_page(request, room)
     if not can(request.user, Action.CANCEL, room):
-        return _refused_page(request, room, "Only the host can cancel a Space, before it starts.")
+        return _refused_page(
+            request, room, _("Only the host can cancel a Space, before it starts.")
+        )
     if request.method == "POST":
         try:
             services.room_cancel(room=room, actor=request.user)
@@ -164,7 +166,7 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
         return private_page(request, room)
     page = selectors.room_page(slug=slug, viewer=request.user, room=room)
     if page.viewer == Standing.REMOVED:
-        return _refused_page(request, page.room, "You were removed from this Space.")
+        return _refused_page(request, page.room, _("You were removed from this Space."))
     for person in page.stage + page.hands + page.audience:
         person.buttons = [(a, PERSON_LABELS[a], a in DANGER) for a in person.actions]
     self_buttons = [(a, SELF_LABELS[a], a in DANGER) for a in page.self_actions]
@@ -225,13 +227,13 @@ ROOM_ACTIONS: dict[str, RoomAction] = {
     ),
 }
 DONE = {
-    "join": "You joined the Space.",
-    "leave": "You left the Space.",
-    "go_live": "You are live.",
-    "end": "The Space has ended.",
-    "invite_speaker": "Invite sent.",
-    "invite_cohost": "Invite sent.",
-    "remove": "Removed from the Space.",
+    "join": gettext_lazy("You joined the Space."),
+    "leave": gettext_lazy("You left the Space."),
+    "go_live": gettext_lazy("You are live."),
+    "end": gettext_lazy("The Space has ended."),
+    "invite_speaker": gettext_lazy("Invite sent."),
+    "invite_cohost": gettext_lazy("Invite sent."),
+    "remove": gettext_lazy("Removed from the Space."),
 }
 
 
@@ -248,13 +250,13 @@ def room_action(request: HttpRequest, slug: str) -> HttpResponse:
         return _answer_invite(request, room, name)
     action = ROOM_ACTIONS.get(name)
     if action is None:
-        messages.error(request, "Unknown action.")
+        messages.error(request, _("Unknown action."))
         return back
     target = request.user
     if request.POST.get("user"):
         target = User.objects.filter(pk=_int(request.POST["user"])).first()
         if target is None:
-            messages.error(request, "That person is not in this Space.")
+            messages.error(request, _("That person is not in this Space."))
             return back
     try:
         action(room, request.user, target)
@@ -264,7 +266,7 @@ def room_action(request: HttpRequest, slug: str) -> HttpResponse:
     if name == "go_live":
         _open_mic_on_arrival(request, room)
     elif name in DONE:
-        messages.success(request, DONE[name])
+        messages.success(request, str(DONE[name]))
     if name == "leave":
         return redirect("home")
     return back
@@ -274,10 +276,10 @@ def _answer_invite(request: HttpRequest, room: Room, name: str) -> HttpResponse:
     invite = Invite.objects.filter(pk=_int(request.POST.get("invite")), room=room).first()
     try:
         if invite is None:
-            raise ActionRefused("invite_used", "That invite no longer exists.")
+            raise ActionRefused("invite_used", _("That invite no longer exists."))
         if name == "invite_accept":
             services.invite_accept(invite=invite, user=request.user)
-            messages.success(request, "You are on stage. Unmute when you are ready.")
+            messages.success(request, _("You are on stage. Unmute when you are ready."))
         else:
             services.invite_decline(invite=invite, user=request.user)
     except ActionRefused as refused:

@@ -8,5 +8,6 @@ echo "== translations (compilemessages)"
 .venv/bin/python manage.py compilemessages --ignore=.venv -v 0
 echo "== lint (ruff)"
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 scripts/in-netns.sh scripts/test-suites.sh "$@"
 echo "== make test passed in $(( $(date +%s) - started )) s"

@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 from django.contrib import messages
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 
 
 class ReadOnlyAdmin:
@@ -39,9 +40,11 @@ def run_each(
         try:
             call(obj)
         except refused as error:
-            text = f"{describe(obj)}: {error.message}"  # type: ignore[attr-defined]
+            why = error.message  # type: ignore[attr-defined]
+            text = _("%(what)s: %(why)s") % {"what": describe(obj), "why": why}
             model_admin.message_user(request, text, messages.ERROR)
         else:
             succeeded += 1
     if succeeded:
-        model_admin.message_user(request, f"{done}: {succeeded}.", messages.SUCCESS)
+        text = _("%(done)s: %(count)s.") % {"done": done, "count": succeeded}
+        model_admin.message_user(request, text, messages.SUCCESS)

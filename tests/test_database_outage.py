@@ -102,9 +102,7 @@ def test_pages_work_after_a_restart_and_fail_fast_and_friendly_during_an_outage(
     assert get(url)[0] == 200
 
 
-async def test_the_socket_answers_pings_at_once_while_the_database_is_down(
-    daphne, data_directory
-):
+async def test_the_socket_answers_pings_at_once_while_the_database_is_down(daphne, data_directory):
     # The worker thread's connection may be from before an earlier test restarted PostgreSQL.
     await sync_to_async(connections.close_all)()
     room = await sync_to_async(RoomFactory)(title="Pings")

@@ -191,3 +191,78 @@ def test_a_french_sign_up_gets_its_confirmation_email_in_french(client):
     [message] = mail.outbox
     assert "/accounts/confirm-email/" in message.body
     assert message.subject.endswith("Confirmez votre adresse e-mail")  # allauth's own French
+
+
+def test_the_database_outage_page_is_in_french(client, monkeypatch):
+    from django.db import OperationalError
+
+    from rooms import selectors
+
+    def unreachable(**kwargs):
+        raise OperationalError("connection to server failed: Connection refused")
+
+    monkeypatch.setattr(selectors, "home", unreachable)
+    client.raise_request_exception = False
+    response = client.get(reverse("home"), **FR)
+    assert response.status_code == 503
+    page = response.content.decode()
+    assert '<html lang="fr">' in page
+    assert "De retour dans un instant" in page
+    assert "Rien de ce que vous avez fait n’est perdu" in page
+    english = client.get(reverse("home"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Back in a moment" in english
+
+
+def test_the_fallback_forms_flash_and_refuse_in_french(client, settings):
+    from django.utils import timezone
+
+    from tests.factories import ParticipantFactory
+
+    room = RoomFactory()
+    listener = ParticipantFactory(room=room).user
+    client.force_login(room.host)
+    act = reverse("room_action", args=[room.slug])
+    page = client.post(
+        act, {"action": "invite_speaker", "user": listener.pk}, follow=True, **FR
+    ).content.decode()
+    assert "Invitation envoyée." in page
+    assert (
+        "Action inconnue."
+        in client.post(act, {"action": "nope"}, follow=True, **FR).content.decode()
+    )
+
+    settings.SPACES_MAX_SPEAKERS = 1
+    ParticipantFactory(room=room, role="speaker")
+    hand = ParticipantFactory(room=room, hand_raised_at=timezone.now()).user
+    page = client.post(
+        act, {"action": "hand_accept", "user": hand.pk}, follow=True, **FR
+    ).content.decode()
+    assert "Les 1 places d’intervenant sont toutes prises." in page
+
+
+def test_the_report_form_and_a_block_speak_french(client):
+    person = UserFactory(profile="Léa")
+    client.force_login(UserFactory())
+    form = client.get(reverse("report_person", args=[person.username]), **FR).content.decode()
+    assert "Harcèlement ou intimidation" in form and "Harassment" not in form
+    page = client.post(
+        reverse("person_block", args=[person.username]), follow=True, **FR
+    ).content.decode()
+    assert "Vous avez bloqué Léa." in page
+
+
+def test_a_suspension_is_explained_in_french_with_a_french_date():
+    from datetime import UTC, datetime
+
+    from django.utils import translation
+
+    from moderation.selectors import explain
+
+    until = datetime(2026, 12, 3, 14, 5, tzinfo=UTC)
+    with translation.override("en"):
+        english = explain(until, "spam")
+    assert english == "Your account is suspended until 3 Dec 2026 14:05 UTC: spam."
+    with translation.override("fr"):
+        assert explain(until, "spam") == (
+            "Votre compte est suspendu jusqu’au 3 déc 2026 14:05 UTC : spam."
+        )

@@ -59,9 +59,7 @@ def hears_tone(page, timeout=20.0) -> dict:
     def check():
         stats = inbound(page)
         rms = page.evaluate(ANALYSER)
-        heard = (
-            stats["level"] > 0.01 and stats["energy"] > first["energy"] and rms > 0.005
-        )
+        heard = stats["level"] > 0.01 and stats["energy"] > first["energy"] and rms > 0.005
         return heard, {**stats, "rms": rms}
 
     return wait_until(check, timeout=timeout, interval=0.1)

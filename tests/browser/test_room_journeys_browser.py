@@ -149,9 +149,7 @@ def test_the_host_leaves_and_the_cohost_is_host_on_every_page(signed_in_page, ne
         expect(tile(page, room.host)).to_have_count(0)
 
 
-def test_end_turns_every_open_page_into_the_ended_page_within_two_seconds(
-    signed_in_page, new_page
-):
+def test_end_turns_every_open_page_into_the_ended_page_within_two_seconds(signed_in_page, new_page):
     room = RoomFactory(title="Last call")
     speaker = ParticipantFactory(room=room, role="speaker", user__profile="Sue").user
     listener = UserFactory(profile="Lou")
@@ -169,9 +167,7 @@ def test_end_turns_every_open_page_into_the_ended_page_within_two_seconds(
     host.get_by_test_id("confirm-yes").click()
     started = time.monotonic()
     for page in [host, *pages]:
-        expect(page.get_by_test_id("ended")).to_contain_text(
-            "This Space has ended.", timeout=2000
-        )
+        expect(page.get_by_test_id("ended")).to_contain_text("This Space has ended.", timeout=2000)
     print(f"every page ended within {time.monotonic() - started:.2f} s")
     for page in [host, *pages]:
         expect(page.get_by_test_id("action-bar")).to_have_count(0)
@@ -200,9 +196,7 @@ def test_a_refused_microphone_says_how_to_allow_it(signed_in_page):
     expect(page.locator("[data-room-app]")).to_have_attribute("data-audio", "connected")
 
 
-def test_guests_are_told_when_the_host_steps_away_and_when_they_are_back(
-    signed_in_page, new_page
-):
+def test_guests_are_told_when_the_host_steps_away_and_when_they_are_back(signed_in_page, new_page):
     room = RoomFactory(title="Coffee break")
     host = signed_in_page(room.host, f"/rooms/{room.slug}/")
     expect(host.locator("[data-room-app]")).to_have_attribute("data-audio", "connected")

@@ -48,9 +48,7 @@ def test_the_public_page_answers_while_the_cache_is_down(client, redis_down, cap
 
 
 async def test_sockets_open_and_refused_ones_leave_no_queue_while_redis_is_down(redis_down):
-    room = await Room.objects.acreate(
-        title="Outage", host=await _host(), state=Room.State.LIVE
-    )
+    room = await Room.objects.acreate(title="Outage", host=await _host(), state=Room.State.LIVE)
     layer = get_channel_layer()
     for _ in range(5):  # no guest cookie: refused with 4401
         refused = await open_socket(room, guest_id=None)

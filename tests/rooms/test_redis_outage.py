@@ -50,9 +50,12 @@ class Redis:
             stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
-        while subprocess.run(
-            ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, check=False
-        ).stdout.strip() != b"PONG":
+        while (
+            subprocess.run(
+                ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, check=False
+            ).stdout.strip()
+            != b"PONG"
+        ):
             assert time.monotonic() < deadline, "redis did not start"
             time.sleep(0.05)
 
@@ -146,9 +149,9 @@ async def test_posts_committed_while_redis_is_down_reach_everyone_connected(
     redis.start()
     for peer in (listener, guest, host, *crowd):
         snapshot = await wait_for_snapshot_with(peer, set(during))
-        assert snapshot["seq"] == await sync_to_async(
-            lambda: Room.objects.get(pk=room.pk).event_seq
-        )()
+        assert (
+            snapshot["seq"] == await sync_to_async(lambda: Room.objects.get(pk=room.pk).event_seq)()
+        )
 
     print(f"{2 + len(crowd)} sockets resynced {time.monotonic() - started:.1f} s after Redis")
     # Delivery works again, to sockets old and new.
