@@ -97,6 +97,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     "react": {"emoji": Field(str, choices=REACTIONS)},
     "rtc_offer": {"sdp": Field(str, max_length=MAX_SDP_CHARS)},
     "rtc_close": {},
+    "hls_listening": {"listening": Field(bool)},
 }
 
 
