@@ -1,0 +1,111 @@
+"""Which path a listener gets, in Chromium: past the media worker's WebRTC seats (one, here) a
+guest's page switches to the HLS stream by itself and hears the host's tone a few seconds late;
+an HLS listener counts as listening, and one brought on stage moves to WebRTC and is heard.
+"""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.factories import RoomFactory, UserFactory
+
+from .conftest import run_daphne
+from .test_audio_browser import guest_listening, host_on_air, max_level, wait_until
+from .test_packet_switch_browser import browser  # noqa: F401  (a fake microphone playing 440 Hz)
+
+# What the page's HLS <audio> element plays, decoded: its level (RMS) and the frequency of the
+# FFT's peak, from an AnalyserNode on the element.
+ANALYSE = """async (selector) => {
+  if (!window.hlsAnalyser) {
+    const audio = document.querySelector(selector);
+    const ctx = new AudioContext({sampleRate: 48000});
+    const analyser = ctx.createAnalyser();
+    analyser.fftSize = 8192;
+    analyser.smoothingTimeConstant = 0;
+    ctx.createMediaElementSource(audio).connect(analyser);
+    window.hlsAnalyser = analyser;
+    await new Promise((done) => setTimeout(done, 300));
+  }
+  const analyser = window.hlsAnalyser;
+  const wave = new Float32Array(analyser.fftSize);
+  analyser.getFloatTimeDomainData(wave);
+  const spectrum = new Float32Array(analyser.frequencyBinCount);
+  analyser.getFloatFrequencyData(spectrum);
+  let peak = 0;
+  for (let i = 1; i < spectrum.length; i++) if (spectrum[i] > spectrum[peak]) peak = i;
+  const rms = Math.sqrt(wave.reduce((sum, x) => sum + x * x, 0) / wave.length);
+  return {rms, peak: peak * analyser.context.sampleRate / analyser.fftSize};
+}"""
+
+HLS_AUDIO = "[data-testid=room-hls-audio]"
+
+
+@pytest.fixture(scope="module")
+def daphne_server(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The site with one WebRTC listener seat per media worker."""
+    with run_daphne(tmp_path_factory, SPACES_WEBRTC_LISTENER_CAPACITY="1") as server:
+        yield server
+
+
+def hears_tone_on_hls(page):
+    return wait_until(
+        lambda: (
+            (s := page.evaluate(ANALYSE, HLS_AUDIO))["rms"] > 0.02 and abs(s["peak"] - 440) < 15,
+            s,
+        ),
+        timeout=25,
+    )
+
+
+def test_a_guest_past_the_webrtc_seats_hears_the_host_through_hls_and_counts(
+    new_page, signed_in_page
+):
+    room = RoomFactory(title="Full house")
+    host = host_on_air(signed_in_page, room)
+    guest_listening(new_page, room)  # takes the one WebRTC seat
+
+    guest = new_page(f"/s/{room.slug}/")
+    guest.get_by_test_id("listen").click()
+    app = guest.locator("[data-room-app]")
+    expect(app).to_have_attribute("data-hls", "playing", timeout=25_000)
+    expect(guest.get_by_test_id("hls-note")).to_contain_text("a few seconds behind live")
+    expect(app).not_to_have_attribute("data-audio", "connected")
+    heard = hears_tone_on_hls(guest)
+    print("HLS guest hears", heard)
+
+    delay = guest.evaluate("() => window.spacesRoom.hls.delay()")
+    print(f"HLS delay measured by the page: {delay:.2f} s")
+    assert 0.5 < delay < 10
+    # Both guests count as listening: the WebRTC one and the HLS one.
+    expect(host.locator("[data-room-app]").get_by_test_id("listener-count")).to_have_text(
+        "2 listening"
+    )
+    # The stream stopped: one listening again.
+    guest.get_by_test_id("hls-leave").click()  # back to WebRTC, still full: back on the stream
+    expect(app).to_have_attribute("data-hls", "playing", timeout=25_000)
+    expect(host.locator("[data-room-app]").get_by_test_id("listener-count")).to_have_text(
+        "2 listening"
+    )
+
+
+def test_an_hls_listener_brought_on_stage_moves_to_webrtc_and_is_heard(new_page, signed_in_page):
+    room = RoomFactory(title="Questions from the floor")
+    listener = UserFactory()
+    host = host_on_air(signed_in_page, room)
+    guest_listening(new_page, room)  # takes the one WebRTC seat
+
+    page = signed_in_page(listener, f"/rooms/{room.slug}/")
+    page.get_by_test_id("listen").click()
+    app = page.locator("[data-room-app]")
+    expect(app).to_have_attribute("data-hls", "playing", timeout=25_000)
+    hears_tone_on_hls(page)
+    assert max_level(host, 1.0) < 0.01  # the host hears nobody but themselves (left out)
+
+    page.get_by_test_id("raise-hand").click()
+    host.get_by_test_id("hand-accept").click()
+    expect(app).to_have_attribute("data-role", "speaker")
+    expect(app).to_have_attribute("data-audio", "connected")
+    expect(app).to_have_attribute("data-hls", "off")
+    page.get_by_test_id("self-mute").click()
+    expect(page.get_by_test_id("self-mute")).to_have_accessible_name("Mute")
+    heard = wait_until(lambda: ((level := max_level(host, 0.5)) > 0.01, level))
+    print("host hears the new speaker at", heard)
