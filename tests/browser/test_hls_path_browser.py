@@ -3,14 +3,19 @@ guest's page switches to the HLS stream by itself and hears the host's tone a fe
 an HLS listener counts as listening, and one brought on stage moves to WebRTC and is heard.
 """
 
+import time
+
 import pytest
 from playwright.sync_api import expect
 
 from tests.factories import RoomFactory, UserFactory
 
 from .conftest import run_daphne
-from .test_audio_browser import guest_listening, host_on_air, max_level, wait_until
-from .test_packet_switch_browser import browser  # noqa: F401  (a fake microphone playing 440 Hz)
+from .test_audio_browser import guest_listening, max_level, wait_until
+from .test_packet_switch_browser import (
+    PLAIN_MICROPHONE,
+    browser,  # noqa: F401  (a fake microphone playing 440 Hz)
+)
 
 # What the page's HLS <audio> element plays, decoded: its level (RMS) and the frequency of the
 # FFT's peak, from an AnalyserNode on the element.
@@ -46,10 +51,22 @@ def daphne_server(django_db_setup, django_db_blocker, tmp_path_factory):
         yield server
 
 
-def hears_tone_on_hls(page):
+def host_on_air(signed_in_page, room):
+    """The host's page, on stage and unmuted; the microphone's tone is not processed away."""
+    host = signed_in_page(room.host, "/")
+    host.add_init_script(PLAIN_MICROPHONE)
+    host.goto(f"/rooms/{room.slug}/")
+    expect(host.locator("[data-room-app]")).to_have_attribute("data-audio", "connected")
+    expect(host.get_by_test_id("self-mute")).to_have_accessible_name("Unmute")
+    host.get_by_test_id("self-mute").click()
+    expect(host.get_by_test_id("self-mute")).to_have_accessible_name("Mute")
+    return host
+
+
+def hears_tone_on_hls(page, selector=HLS_AUDIO):
     return wait_until(
         lambda: (
-            (s := page.evaluate(ANALYSE, HLS_AUDIO))["rms"] > 0.02 and abs(s["peak"] - 440) < 15,
+            (s := page.evaluate(ANALYSE, selector))["rms"] > 0.02 and abs(s["peak"] - 440) < 15,
             s,
         ),
         timeout=25,
@@ -61,7 +78,7 @@ def test_a_guest_past_the_webrtc_seats_hears_the_host_through_hls_and_counts(
 ):
     room = RoomFactory(title="Full house")
     host = host_on_air(signed_in_page, room)
-    guest_listening(new_page, room)  # takes the one WebRTC seat
+    seated = guest_listening(new_page, room)  # takes the one WebRTC seat
 
     guest = new_page(f"/s/{room.slug}/")
     guest.get_by_test_id("listen").click()
@@ -79,7 +96,18 @@ def test_a_guest_past_the_webrtc_seats_hears_the_host_through_hls_and_counts(
     expect(host.locator("[data-room-app]").get_by_test_id("listener-count")).to_have_text(
         "2 listening"
     )
-    # The stream stopped: one listening again.
+
+    # What the HLS guest sees waits for what they hear: the host's mute reaches the WebRTC
+    # guest's page at once, and the HLS guest's about as late as the stream.
+    host.get_by_test_id("self-mute").click()
+    host_tile = f"[data-testid=tile][data-user='{room.host.pk}']"
+    expect(seated.locator(host_tile)).to_have_attribute("data-muted", "true")
+    seen_live = time.monotonic()
+    assert guest.locator(host_tile).get_attribute("data-muted") == "false"
+    expect(guest.locator(host_tile)).to_have_attribute("data-muted", "true", timeout=12_000)
+    held = time.monotonic() - seen_live
+    print(f"the mute reached the HLS guest's page {held:.2f} s after the WebRTC guest's")
+    assert held > 0.5 * delay
     guest.get_by_test_id("hls-leave").click()  # back to WebRTC, still full: back on the stream
     expect(app).to_have_attribute("data-hls", "playing", timeout=25_000)
     expect(host.locator("[data-room-app]").get_by_test_id("listener-count")).to_have_text(
@@ -109,3 +137,18 @@ def test_an_hls_listener_brought_on_stage_moves_to_webrtc_and_is_heard(new_page,
     expect(page.get_by_test_id("self-mute")).to_have_accessible_name("Mute")
     heard = wait_until(lambda: ((level := max_level(host, 0.5)) > 0.01, level))
     print("host hears the new speaker at", heard)
+
+
+def test_the_embed_page_plays_the_live_stream_without_a_socket(new_page, signed_in_page):
+    room = RoomFactory(title="Embedded show")
+    host_on_air(signed_in_page, room)
+    player = new_page(f"/s/{room.slug}/embed/")
+    player.get_by_test_id("embed-play").click()
+    expect(player.locator("[data-embed-player]")).to_have_attribute(
+        "data-state", "playing", timeout=25_000
+    )
+    expect(player.get_by_test_id("embed-note")).to_have_text("A few seconds behind live.")
+    heard = hears_tone_on_hls(player, "[data-testid=embed-audio]")
+    print("the embed plays", heard)
+    player.get_by_test_id("embed-play").click()  # pause: the stream really stops
+    expect(player.get_by_test_id("embed-play")).to_have_text("Listen")
