@@ -152,3 +152,46 @@ def test_the_embed_page_plays_the_live_stream_without_a_socket(new_page, signed_
     print("the embed plays", heard)
     player.get_by_test_id("embed-play").click()  # pause: the stream really stops
     expect(player.get_by_test_id("embed-play")).to_have_text("Listen")
+
+
+def test_a_listener_may_choose_the_stream_and_a_phone_moves_to_it_in_the_background(
+    browser,  # noqa: F811
+    daphne_server,
+    new_page,
+    signed_in_page,
+):
+    room = RoomFactory(title="Commute")
+    host_on_air(signed_in_page, room)
+    phone = browser.new_context(
+        base_url=daphne_server.url,
+        is_mobile=True,
+        has_touch=True,
+        viewport={"width": 390, "height": 844},
+    )
+    try:
+        page = phone.new_page()
+        page.goto(f"/s/{room.slug}/")
+        page.get_by_test_id("listen").click()
+        app = page.locator("[data-room-app]")
+        expect(app).to_have_attribute("data-audio", "connected")  # the one WebRTC seat
+        # The screen locks: the page goes to the background and moves to the stream.
+        page.evaluate("""() => {
+          Object.defineProperty(document, "visibilityState", {value: "hidden", configurable: true});
+          document.dispatchEvent(new Event("visibilitychange"));
+        }""")
+        expect(app).to_have_attribute("data-hls", "playing", timeout=25_000)
+        expect(app).to_have_attribute("data-audio", "off")
+        hears_tone_on_hls(page)
+    finally:
+        phone.close()
+
+    # The seat it gave up is free: a desktop listener gets WebRTC, then chooses the stream.
+    desktop = guest_listening(new_page, room)
+    desktop.get_by_test_id("hls-choose").click()
+    app = desktop.locator("[data-room-app]")
+    expect(app).to_have_attribute("data-hls", "playing", timeout=25_000)
+    expect(desktop.get_by_test_id("hls-note")).to_contain_text("a few seconds behind live")
+    hears_tone_on_hls(desktop)
+    desktop.get_by_test_id("hls-leave").click()  # and back: the seat is free again
+    expect(app).to_have_attribute("data-audio", "connected")
+    expect(app).to_have_attribute("data-hls", "off")
