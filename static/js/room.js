@@ -246,6 +246,7 @@ class RoomApp {
   // Back to WebRTC: if it is still full, the server says so and the stream comes back.
   leaveHls() {
     this.stopHls();
+    this.hls.reason = null;
     this.listen();
   }
 

@@ -135,7 +135,7 @@ export class HlsListener {
   // Hold `event` back by the delay if it is something seen that goes with what is heard;
   // true when held. Events about the listener themselves are never held.
   hold(event, myId) {
-    if (!this.active || !HELD.has(event.type)) return false;
+    if (!this.active || this.phase === "failed" || !HELD.has(event.type)) return false;
     if (myId != null && event.user && event.user.id === myId) return false;
     const last = this.queue.length ? this.queue[this.queue.length - 1].due : 0;
     this.queue.push({ due: Math.max(last, Date.now() + this.delay() * 1000), event });
