@@ -13,6 +13,7 @@ from tests.media.audio_peers import AudioClient
 from tests.rooms.live_helpers import join
 
 from .test_audio_socket import CONFIG, connect_audio
+from .test_media_worker import media_worker  # noqa: F401  (worker mode, over Redis)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.media]
 
@@ -88,3 +89,31 @@ async def test_an_hls_player_counts_as_listening_and_bad_input_changes_nothing(l
     finally:
         await watcher.close()
         await guest_socket.close()
+
+
+@pytest.fixture
+def one_seat_env(monkeypatch):
+    """Media worker processes started after this have one WebRTC listener seat."""
+    monkeypatch.setenv("SPACES_WEBRTC_LISTENER_CAPACITY", "1")
+
+
+@pytest.mark.services
+async def test_the_media_worker_decides_use_hls_when_its_seats_are_full(
+    one_seat_env,
+    media_worker,  # noqa: F811
+    live_space,
+):
+    room = live_space.room
+    first_socket, _ = await join(room, guest_id="guest-first")
+    second_socket, _ = await join(room, guest_id="guest-second")
+    first, second = AudioClient(CONFIG), AudioClient(CONFIG)
+    try:
+        await connect_audio(first_socket, first)
+        await second_socket.send(type="rtc_offer", sdp=await second.offer())
+        refusal = await second_socket.wait_for("error", timeout=10)
+        assert (refusal["code"], refusal["hls"]) == ("use_hls", f"/s/{room.slug}/hls/live.m3u8")
+    finally:
+        for client in (first, second):
+            await client.close()
+        for socket in (first_socket, second_socket):
+            await socket.close()
