@@ -38,22 +38,26 @@ function nativeHls(audio) {
   return Boolean(audio.canPlayType("application/vnd.apple.mpegurl"));
 }
 
-// Play `url` in `audio`: hls.js through MSE, or the browser's own HLS. Returns
-// { stop(), playingDate() } or throws when this browser can play neither.
+// Play `url` in `audio`: hls.js through MSE where the browser has MediaSource, else the
+// browser's own HLS (iPhone Safari, which keeps it playing when the screen locks), else hls.js
+// on ManagedMediaSource. Returns { stop(), playingDate() }; throws when it can play neither.
 export async function attachHls(audio, url, scriptSrc) {
-  const Hls = window.MediaSource || window.ManagedMediaSource ? await loadHlsJs(scriptSrc).catch(() => null) : null;
+  const load = () => loadHlsJs(scriptSrc).catch(() => null);
+  let Hls = window.MediaSource ? await load() : null;
+  if (!(Hls && Hls.isSupported()) && !nativeHls(audio) && window.ManagedMediaSource) Hls = await load();
   if (Hls && Hls.isSupported()) {
     // Two target durations behind the live edge: 2.65 s p95 in docs/benchmarks.md, no stalls.
-    const hls = new Hls({ liveSyncDurationCount: 2, enableWorker: true });
+    const hls = new Hls({ liveSyncDurationCount: 2 });
+    let stopped = false;
     hls.on(Hls.Events.ERROR, (_, data) => {
-      if (!data.fatal) return;
+      if (!data.fatal || stopped) return;
       if (data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
-      else setTimeout(() => hls.loadSource(url), 1000);  // the playlist comes back (or 404s)
+      else setTimeout(() => stopped || hls.loadSource(url), 1000);  // not started yet: retry
     });
     hls.loadSource(url);
     hls.attachMedia(audio);
     return {
-      stop: () => hls.destroy(),
+      stop: () => { stopped = true; hls.destroy(); },
       playingDate: () => hls.playingDate,
     };
   }
