@@ -15,7 +15,8 @@ from tests.rooms.live_helpers import join
 from .test_audio_socket import CONFIG, connect_audio
 from .test_media_worker import media_worker  # noqa: F401  (worker mode, over Redis)
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.media]
+# The worker-mode test runs with the services (Redis), the others with the audio tests.
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 @sync_to_async
@@ -28,6 +29,7 @@ def one_seat(settings):
     settings.SPACES_MEDIA = {**settings.SPACES_MEDIA, "WEBRTC_LISTENER_CAPACITY": 1}
 
 
+@pytest.mark.media
 async def test_a_full_worker_sends_the_next_guest_to_hls_and_keeps_the_stage_on_webrtc(
     live_space, one_seat
 ):
@@ -69,6 +71,7 @@ async def test_a_full_worker_sends_the_next_guest_to_hls_and_keeps_the_stage_on_
             await socket.close()
 
 
+@pytest.mark.media
 async def test_an_hls_player_counts_as_listening_and_bad_input_changes_nothing(live_space):
     watcher, _ = await join(live_space.room, live_space.host)
     guest_socket, hello = await join(live_space.room, guest_id="guest-on-hls")
