@@ -17,6 +17,7 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -462,7 +463,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
             answer = await media_bridge.offer(self.viewer, sdp)
         except media_bridge.OfferRefused as refused:
             self.offer_since = None
-            await self.send_error(refused.code, refused.message, ref="rtc_offer")
+            if refused.code == "use_hls":  # WebRTC is full: the page plays the HLS stream
+                await self.send_use_hls(refused.message)
+            else:
+                await self.send_error(refused.code, refused.message, ref="rtc_offer")
             return
         except Exception:
             self.offer_since = None
@@ -479,6 +483,23 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def handle_rtc_close(self, message) -> None:
         await media_bridge.disconnect(self.room_id, self.viewer.peer_id, self.viewer.media_worker)
         await self.set_listening(False)
+
+    async def send_use_hls(self, message: str) -> None:
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        await self.send_event(
+            {
+                "v": events.VERSION,
+                "type": "error",
+                "code": "use_hls",
+                "message": message,
+                "ref": "rtc_offer",
+                "hls": reverse("space_live_playlist", args=[slug]),
+            }
+        )
+
+    async def handle_hls_listening(self, message) -> None:
+        """The page plays the Space's HLS stream (or stopped): it listens like a WebRTC one."""
+        await self.set_listening(message["listening"])
 
     async def set_listening(self, listening: bool) -> None:
         """Listener counts count sockets whose audio is on, not pages that are only open."""

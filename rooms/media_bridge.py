@@ -272,6 +272,21 @@ async def offer(viewer, sdp: str) -> str | None:
     )
 
 
+def webrtc_full(current: Bridge, room_id: int, peer_id: str) -> bool:
+    """Whether this process (one media worker) holds as many WebRTC listeners as its
+    capacity (`SPACES_MEDIA["WEBRTC_LISTENER_CAPACITY"]`); a re-offer keeps its own seat.
+    Only while HLS is published: with it off there is nowhere else to send a listener."""
+    if not settings.SPACES_HLS["ENABLED"]:
+        return False
+    capacity = int(settings.SPACES_MEDIA.get("WEBRTC_LISTENER_CAPACITY", 1000))
+    room_key = str(room_id)
+    taken = sum(
+        router.webrtc_listeners(besides=peer_id if router.room_id == room_key else None)
+        for router in current.routers.live_routers()
+    )
+    return taken >= capacity
+
+
 async def local_offer(
     room_id: int, peer_id: str, user_id: int | None, role: str, muted: bool, sdp: str
 ) -> str:
@@ -283,6 +298,8 @@ async def local_offer(
     """
     sdp = checked_offer(sdp)
     current = bridge()
+    if role != "speaker" and webrtc_full(current, room_id, peer_id):
+        raise OfferRefused("use_hls", "This Space is full on live audio; listen to its stream.")
     router = current.routers.get(str(room_id))
     if role == "speaker":  # the router that mixes the stage publishes the Space's HLS stream
         await hls.ensure_publishing(router, room_id)

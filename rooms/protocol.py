@@ -100,6 +100,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     "question_remove": {"question": ID},
     "rtc_offer": {"sdp": Field(str, max_length=MAX_SDP_CHARS)},
     "rtc_close": {},
+    "hls_listening": {"listening": Field(bool)},
 }
 
 

@@ -285,6 +285,11 @@ class Router:
             "underruns": sum(p.fifo.underruns for p in peers),
         }
 
+    def webrtc_listeners(self, besides: str | None = None) -> int:
+        """Listeners connected or joining, not counting the peer `besides` (a re-offer)."""
+        peers = [*self._peers.values(), *self._joining.values()]
+        return sum(1 for p in peers if p.role == "listener" and p.peer_id != besides)
+
     # -- internals -------------------------------------------------------------------------------
 
     def _find(self, peer_id: str) -> _Peer | None:
@@ -636,6 +641,9 @@ class RouterRegistry:
 
     def __len__(self) -> int:
         return len(self._routers)
+
+    def live_routers(self) -> list[Router]:
+        return [router for router in self._routers.values() if not router.closed]
 
     def __contains__(self, room_id: object) -> bool:
         return isinstance(room_id, str) and self.find(room_id) is not None

@@ -327,6 +327,9 @@ SPACES_MEDIA = {
     "LISTENER_PACKET_MS": _packet_ms(os.environ.get("SPACES_LISTENER_PACKET_MS", "auto")),
     "LISTENER_PACKET_UP_AT": int(os.environ.get("SPACES_LISTENER_PACKET_UP_AT", "250")),
     "LISTENER_PACKET_DOWN_AT": int(os.environ.get("SPACES_LISTENER_PACKET_DOWN_AT", "150")),
+    # WebRTC listeners and guests one media worker (one core) takes before sending the rest to
+    # HLS: 1,000 on 60 ms packets used 76% of a core (docs/benchmarks.md, audio fan-out).
+    "WEBRTC_LISTENER_CAPACITY": int(os.environ.get("SPACES_WEBRTC_LISTENER_CAPACITY", "1000")),
 }
 
 # HLS (rooms/hls.py): the listener mix as AAC in ~1 s fMP4 segments, for audiences past WebRTC.

@@ -3,6 +3,7 @@
 // page without JavaScript; once the Space is live this module hides it and draws the room.
 //
 // Modules: room/connection.js (socket and protocol rules), room/audio.js (WebRTC),
+// room/hls.js (the HLS stream for listeners past WebRTC, and holding back what they see),
 // room/state.js (the one dispatcher), room/render.js and room/controls.js (drawing, per-role
 // controls). User text only ever goes through textContent.
 
@@ -12,6 +13,7 @@ import { Audio } from "./room/audio.js";
 import { Connection } from "./room/connection.js";
 import { actionBar, handsQueue, inviteCard } from "./room/controls.js";
 import { el } from "./room/dom.js";
+import { hlsControl, HlsListener, onPhone } from "./room/hls.js";
 import { askForm, questionsPanel } from "./room/questions.js";
 import {
   endedPanel, HOST_AWAY_GRACE, listenControl, renderAudience, renderLevels, renderNotices,
@@ -40,6 +42,11 @@ class RoomApp {
       iceServers: JSON.parse(root.dataset.iceServers || "[]"),
       send: (type, fields) => this.connection.send(type, fields),
       onChange: () => this.render(),
+    });
+    this.hls = new HlsListener({
+      scriptSrc: root.dataset.hlsScript,
+      onChange: () => this.render(),
+      replay: (event) => this.handle(event, true),
     });
     this.build();
     this.connection.connect();
@@ -71,7 +78,7 @@ class RoomApp {
     } }, input, el("button", { type: "submit", class: "button button-small", text: gettext("Post") }));
     this.dialog = el("dialog", { class: "confirm", testid: "confirm-dialog" });
     this.root.replaceChildren(el("p", { class: "status status-line" }, this.statusNode, this.countNode), this.body, this.reactionsNode,
-      this.announcer, this.dialog, this.audio.element);
+      this.announcer, this.dialog, this.audio.element, this.hls.element);
     this.root.hidden = false;
     document.addEventListener("click", (event) => {
       if ((this.ui.openMenu || this.ui.reactOpen) && !event.target.closest(".menu, .reaction-picker")) {
@@ -82,10 +89,18 @@ class RoomApp {
       if (event.key === "Escape" && (this.ui.openMenu || this.ui.reactOpen)) this.closeMenus();
     });
     setInterval(() => this.tick(), 1000);
+    // On a phone, WebRTC audio stops when the screen locks (iOS); the stream in an <audio>
+    // element keeps playing, so a listener going to the background moves to it.
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "hidden" && onPhone() && this.audio.want
+        && !isOnStage(this.state)) this.useHls(null, "background");
+    });
   }
 
   // -- events ------------------------------------------------------------------------------
-  handle(event) {
+  handle(event, replayed = false) {
+    // An HLS listener hears the room a few seconds late: what goes with the audio waits.
+    if (!replayed && this.hls.hold(event, this.myId())) return;
     const before = this.state.snapshot ? { role: this.state.snapshot.you.role,
       state: this.state.snapshot.room.state } : null;
     apply(this.state, event);
@@ -107,6 +122,13 @@ class RoomApp {
         if (this.audio.want) this.audio.restart();
         return;
       case "error":
+        if (event.ref === "rtc_offer" && event.code === "use_hls") {
+          // The media worker's WebRTC seats are full: listen through the stream instead.
+          this.state.flash = null;
+          this.audio.outstanding = Math.max(0, this.audio.outstanding - 1);
+          if (this.audio.want && !isOnStage(this.state)) this.useHls(event.hls, "full");
+          return;
+        }
         if (event.ref === "rtc_offer") {
           this.state.flash = null;
           this.audio.refused(event.code);
@@ -123,6 +145,8 @@ class RoomApp {
     if (event.type === "snapshot") {
       this.state.pendingPosts = [];
       this.audio.outstanding = 0;  // a new socket: earlier offers will not be answered
+      this.hls.drop();  // the snapshot already reflects what was held
+      if (this.hls.active) this.connection.send("hls_listening", { listening: true });
     }
     if (snap && before && before.role !== snap.you.role) this.roleChanged(before.role, snap.you.role);
     if (snap && (event.type === "snapshot" || event.type === "you" || event.type === "room_live")) {
@@ -156,10 +180,12 @@ class RoomApp {
     const snap = this.state.snapshot;
     if (!snap || snap.room.state !== "live" || this.state.ending) {
       if (this.audio.want) this.audio.stop();
+      if (this.hls.active) this.stopHls();
       return;
     }
     if (this.paused) return;
     const onStage = isOnStage(this.state);
+    if (onStage && this.hls.active) this.stopHls();  // brought on stage: WebRTC from here
     const mine = myTile(this.state);
     const muted = mine ? mine.muted : snap.you.muted;
     if (onStage && !(this.audio.want && this.audio.publish && this.audio.pc)) {
@@ -197,12 +223,42 @@ class RoomApp {
     this.render();
   }
 
+  myId() {
+    const snap = this.state.snapshot;
+    return snap && snap.you.user ? snap.you.user.id : null;
+  }
+
+  // Listen through the Space's HLS stream instead of WebRTC (full, chosen or in the background).
+  useHls(url, reason) {
+    this.paused = false;
+    this.hlsUrl = url || this.hlsUrl || `/s/${encodeURIComponent(this.slug)}/hls/live.m3u8`;
+    if (this.audio.want) this.audio.stop();
+    this.hls.start(this.hlsUrl, reason);
+    this.connection.send("hls_listening", { listening: true });
+    this.render();
+  }
+
+  stopHls() {
+    if (!this.hls.active) return;
+    this.hls.stop();
+    this.connection.send("hls_listening", { listening: false });
+  }
+
+  // Back to WebRTC: if it is still full, the server says so and the stream comes back.
+  leaveHls() {
+    this.stopHls();
+    this.hls.reason = null;
+    this.listen();
+  }
+
   // Play and pause from the lock screen, a headset or the Listen button: audio really starts
   // (through the same path as Listen, or the stage's own connection) and really stops.
   resume() {
     if (isOnStage(this.state)) {
       this.paused = false;
       this.syncAudio().then(() => this.render());
+    } else if (this.hls.reason && this.hls.reason !== "background") {
+      this.useHls(null, this.hls.reason);  // a listener who was on the stream stays on it
     } else {
       this.listen();
     }
@@ -211,6 +267,7 @@ class RoomApp {
   pause() {
     this.paused = true;
     this.audio.stop();
+    this.stopHls();
     this.render();
   }
 
@@ -314,6 +371,7 @@ class RoomApp {
   // The Space is over for this page: ended, cancelled, removed, left or refused.
   finish() {
     this.audio.stop();
+    this.hls.stop();
     setPlaybackState("none");
     this.connection.close();
     this.render();
@@ -323,6 +381,7 @@ class RoomApp {
   render() {
     const { snapshot, ending } = this.state;
     this.root.dataset.audio = this.audio.phase === "connected" ? "connected" : this.audio.phase;
+    this.root.dataset.hls = this.hls.phase;
     this.root.dataset.connection = this.state.connection;
     if (snapshot) this.root.dataset.role = snapshot.you.role;
     const badge = document.querySelector("[data-room-badge]");
@@ -349,7 +408,7 @@ class RoomApp {
     const live = snapshot.room.state === "live";
     this.setFallbackHidden(live);
     this.updateMediaSession(snapshot.room);
-    setPlaybackState(this.audio.want ? "playing" : "paused");
+    setPlaybackState(this.audio.want || this.hls.active ? "playing" : "paused");
     if (badge && live) { badge.textContent = gettext("Live"); badge.classList.add("badge-live"); }
     if (line) line.textContent = youLine(snapshot.you, this.staff);
     document.title = `${snapshot.room.title} · Spaces`;
@@ -366,6 +425,7 @@ class RoomApp {
     this.body.replaceChildren(...[
       ...renderNotices(this),
       listenControl(this),
+      hlsControl(this),
       inviteCard(this),
       renderStage(this),
       handsQueue(this),

@@ -178,6 +178,7 @@ export function statusText(app) {
   }
   if (room.state !== "live") return "";
   if (audio.phase === "connected") return ON_STAGE.includes(you.role) ? gettext("Live · on stage") : gettext("Live · listening");
+  if (app.hls.phase === "playing") return gettext("Live · listening");
   if (audio.phase === "connecting") return gettext("Live · connecting audio…");
   return gettext("Live");
 }
@@ -189,7 +190,7 @@ export function listenControl(app) {
     return el("button", { type: "button", class: "button listen-big", testid: "play",
       onclick: () => app.audio.play() }, gettext("Tap to hear the room"));
   }
-  if ((ON_STAGE.includes(snapshot.you.role) && !app.paused) || app.audio.want) return null;
+  if ((ON_STAGE.includes(snapshot.you.role) && !app.paused) || app.audio.want || app.hls.active) return null;
   return el("button", { type: "button", class: "button listen-big", testid: "listen",
     onclick: () => app.resume() }, icon("play"), gettext("Listen"));
 }
