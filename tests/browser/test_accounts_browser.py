@@ -71,6 +71,7 @@ def test_the_signed_in_header_is_one_line_on_a_phone_and_every_link_is_reachable
     )
     # Every link, by keyboard, in order, with its name.
     expected = [
+        ("header-search", "Search Spaces and people"),
         ("nav-host", "Host a Space"),
         ("nav-my-spaces", "My Spaces"),
         ("nav-notifications", "Notifications"),

@@ -129,6 +129,7 @@ def test_an_hls_listener_brought_on_stage_moves_to_webrtc_and_is_heard(new_page,
     assert max_level(host, 1.0) < 0.01  # the host hears nobody but themselves (left out)
 
     page.get_by_test_id("raise-hand").click()
+    page.get_by_test_id("ask-submit").click()  # a hand raised without a question
     host.get_by_test_id("hand-accept").click()
     expect(app).to_have_attribute("data-role", "speaker")
     expect(app).to_have_attribute("data-audio", "connected")

@@ -200,6 +200,8 @@ export function hlsControl(app) {
         onclick: () => app.leaveHls() }, gettext("Back to live audio")));
   }
   if (!app.audio.want) return null;
+  // A short label that fits a phone; the title says what it does.
   return el("button", { type: "button", class: "button button-ghost button-small", testid: "hls-choose",
-    onclick: () => app.useHls(null, "chosen") }, gettext("Save data / listen in the background"));
+    title: gettext("Listen a few seconds behind live: less data, and it keeps playing in the background."),
+    onclick: () => app.useHls(null, "chosen") }, gettext("Save data"));
 }
