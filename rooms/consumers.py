@@ -140,6 +140,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.reactions = TokenBucket(settings.SPACES_REACTION_RATE, settings.SPACES_REACTION_BURST)
         self.offers = TokenBucket(settings.SPACES_OFFER_RATE, settings.SPACES_OFFER_BURST)
         self.offer_since: float | None = None  # when this socket's offer in flight was sent
+        # The server moved the Space's audio (`media_moved`): the re-offer it asks for is not
+        # counted against the offer budgets, or a crowd behind one address would be refused.
+        self.offer_credit = False
         self.bad_messages = 0
         self.flood_strikes = 0
         # Frames are counted as they arrive and handled one by one by `work`: the rate limit
@@ -439,7 +442,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             raise media_bridge.OfferRefused(
                 "offer_busy", _("Your previous audio offer is still being answered.")
             )
-        if not self.offers.take() or not await self.offer_budget():
+        credited, self.offer_credit = self.offer_credit, False
+        if not credited and (not self.offers.take() or not await self.offer_budget()):
             raise media_bridge.OfferRefused(
                 "rate_limited", _("Too many audio offers; try again in a moment.")
             )
@@ -556,6 +560,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.refuse(Close.FORBIDDEN, "removed", _("You were removed from this Space."))
         elif kind == "room_live":
             self.spawn(self.readmit())
+        elif kind == "media_moved":
+            self.offer_credit = True
         elif about_me and kind in ROLE_EVENTS:
             self.spawn(self.refresh_you())
         elif kind == "host_changed" and me == (event.get("previous_host") or {}).get("id"):

@@ -51,7 +51,9 @@ class Socket(Protocol):
 EventHook = Callable[[int, dict[str, Any]], Awaitable[None]]
 event_hooks: list[EventHook] = []
 # Events every socket in the room reacts to, not only the person they are about.
-EVERYONE_OBSERVES = frozenset({"room_live", "room_ended", "room_cancelled", "host_changed"})
+EVERYONE_OBSERVES = frozenset(
+    {"room_live", "room_ended", "room_cancelled", "host_changed", "media_moved"}
+)
 # Events that change nothing a snapshot shows (a snapshot's listener count is filled in when sent).
 SNAPSHOT_NEUTRAL = frozenset({"listeners", "reactions", "levels"})
 # channels-redis forgets a group member after `group_expiry` (a day by default): a process that
