@@ -92,7 +92,8 @@ def test_chromium_plays_the_live_segments_back_to_back_and_hears_the_tone(new_pa
         StorageWriter(room.pk).clear()
     print(state, samples.size)
     assert state["ranges"] == 1  # every segment joined the one before it: no hole
-    assert state["fetched"] >= 10  # the first playlist's window, then new ones as they came
+    # The first playlist's window (6 segments), then new ones as they came.
+    assert state["fetched"] >= 8
     assert state["time"] > 3.0
     heard = samples[9600:]  # past the first 200 ms
     assert heard.size >= 3 * 48_000

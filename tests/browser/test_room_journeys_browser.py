@@ -124,8 +124,10 @@ def test_a_speaker_steps_down_and_becomes_a_listener(signed_in_page):
     expect(page.get_by_test_id("self-mute")).to_have_count(0)
     expect(tile(host, speaker)).to_have_count(0)
     expect(listener_tile(host, speaker)).to_contain_text("Sid Speaker")
-    # They keep hearing the room, now as a listener.
-    expect(page.locator("[data-room-app]")).to_have_attribute("data-audio", "connected")
+    # They keep hearing the room, now as a listener (a new connection: ICE and DTLS again).
+    expect(page.locator("[data-room-app]")).to_have_attribute(
+        "data-audio", "connected", timeout=15_000
+    )
 
 
 def test_the_host_leaves_and_the_cohost_is_host_on_every_page(signed_in_page, new_page):
