@@ -14,6 +14,7 @@ class TargetType(models.TextChoices):
     SPACE = "space", "Space"
     PERSON = "person", "Person"
     POST = "post", "Post"
+    CLIP = "clip", "Clip"
 
 
 class Category(models.TextChoices):
@@ -60,6 +61,11 @@ class Report(models.Model):
     post = models.ForeignKey(
         "rooms.Post", on_delete=models.SET_NULL, null=True, blank=True, related_name="reports"
     )
+    clip = models.ForeignKey(
+        "rooms.Clip", on_delete=models.SET_NULL, null=True, blank=True, related_name="reports"
+    )
+    # Reports made during a replay or on a clip: seconds into the recording.
+    offset = models.FloatField(null=True, blank=True)
     # The person the report is about: the reported person, the post's author, the Space's host.
     accused = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -215,6 +221,8 @@ class ModerationAction(models.Model):
         LIFT = "lift", "Lifted suspension"
         EXPIRE = "expire", "Suspension ended"
         FLAG = "flag", "Flagged for review"
+        REMOVE_RECORDING = "remove_recording", "Took down recording"
+        REMOVE_CLIP = "remove_clip", "Took down clip"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     # None when the system acted (a suspension ran out, a report threshold was reached).

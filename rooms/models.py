@@ -130,6 +130,9 @@ class Participant(models.Model):
     left_at = models.DateTimeField(null=True, blank=True)
     # Set when a host, co-host or staff removed the person: they may not rejoin this Space.
     removed_at = models.DateTimeField(null=True, blank=True)
+    # Recorded Spaces: None until the person is on stage and has chosen; True to be recorded,
+    # False to be heard live but left out of the recording (from the moment they chose).
+    recording_consent = models.BooleanField(null=True, blank=True)
 
     objects = ParticipantQuerySet.as_manager()
 
@@ -519,3 +522,106 @@ class SpaceTally(models.Model):
 
     def __str__(self) -> str:
         return f"tally of {self.room_id}"
+
+
+class Recording(models.Model):
+    """What a recorded Space keeps: the recording mix as HLS segments while it is live (through
+    Django's storage API, under `prefix`), then a VOD playlist and an `.m4a` assembled after it
+    ends. Offset 0 of the replay is `started_at`, the wall-clock time of the first kept sample.
+
+    Deleting a recording (host) or taking it down (staff) removes every file from storage; the
+    row stays, so the Space's page can say what happened.
+    """
+
+    class State(models.TextChoices):
+        RECORDING = "recording", "Recording"
+        ASSEMBLING = "assembling", "Being prepared"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+        DELETED = "deleted", "Deleted by the host"
+        REMOVED = "removed", "Taken down by staff"
+
+    room = models.OneToOneField(Room, on_delete=models.CASCADE, related_name="recording")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.RECORDING)
+    # Storage folder of every file of this recording: "recordings/<room id>-<random>/".
+    prefix = models.CharField(max_length=120)
+    started_at = models.DateTimeField(null=True, blank=True)
+    duration = models.FloatField(default=0.0, help_text="Seconds.")
+    # Storage names (under `prefix`) of the VOD playlist and the assembled audio file.
+    playlist = models.CharField(max_length=200, blank=True)
+    audio_file = models.CharField(max_length=200, blank=True)
+    storage_bytes = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    removed_reason = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "ready_at"])]
+
+    def __str__(self) -> str:
+        return f"recording of {self.room_id} ({self.state})"
+
+    @property
+    def is_playable(self) -> bool:
+        return self.state == self.State.READY
+
+
+class Clip(models.Model):
+    """Up to 60 s cut from a recording (or from the last 30 s of a live recorded Space), with
+    its own public page `/c/<slug>/`. Cut from stored segments by a background task."""
+
+    MAX_SECONDS = 60
+    LIVE_SECONDS = 30
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        CUTTING = "cutting", "Being cut"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+        DELETED = "deleted", "Deleted"
+        REMOVED = "removed", "Taken down by staff"
+
+    slug = models.CharField(max_length=32, unique=True, default=new_share_slug, editable=False)
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="clips")
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="clips")
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="clips",
+    )
+    start = models.FloatField(help_text="Seconds from the start of the recording.")
+    duration = models.FloatField(help_text="Seconds.")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent, while cutting.")
+    audio_file = models.CharField(max_length=200, blank=True)
+    # Who spoke in it, from the event log: [{"handle": ..., "name": ...}, ...].
+    speakers = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    removed_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["recording", "state"])]
+
+    def __str__(self) -> str:
+        return f"clip {self.slug} of {self.room_id}"
+
+
+class ReplayPlay(models.Model):
+    """One play of a replay, unique per listener (account or guest id, keyed hash) per day."""
+
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="plays")
+    key = models.CharField(max_length=32)
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["recording", "key", "day"], name="one_play_a_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"play of {self.recording_id} on {self.day}"
