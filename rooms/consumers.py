@@ -407,6 +407,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def handle_mute(self, message) -> None:
         await self.act("mute", target=message["user"], muted=message["muted"])
 
+    async def handle_recording_consent(self, message) -> None:
+        await self.act("recording_consent", consent=message["consent"])
+
     async def handle_remove(self, message) -> None:
         await self.act("remove", target=message["user"])
 

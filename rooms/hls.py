@@ -3,9 +3,10 @@
 `rooms.media.hls` cuts the router's listener mix into segments and a playlist and hands them to
 a writer; this module is that writer, through Django's storage API (`STORAGES["hls"]`: files
 under MEDIA_ROOT/hls/<room id>/ by default, S3-compatible object storage when configured), so
-media workers on other machines and any HTTP cache can serve what they write. A Space that is
-not recorded keeps only the playlist's window (and what players may still fetch); its files are
-deleted when its audio stops and when it ends. Served by `rooms.hls_views`.
+media workers on other machines and any HTTP cache can serve what they write. The live stream
+keeps only the playlist's window (and what players may still fetch); its files are deleted when
+its audio stops and when it ends, recorded Space or not: a recording is a stream of its own
+(`rooms.recordings`). Served by `rooms.hls_views`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from django.core.files.storage import FileSystemStorage, Storage, storages
 
 from .media import HlsPublisher, HlsSegmenter, Router, RouterClosed
 from .media.hls import PLAYLIST
-from .models import Room
 
 logger = logging.getLogger(__name__)
 
@@ -111,20 +111,11 @@ class StorageWriter:
                 os.rmdir(self.storage.path(str(self.room_id)))
 
 
-def _keeps_segments(room_id: int) -> bool:
-    return bool(Room.objects.filter(pk=room_id).values_list("record", flat=True).first())
-
-
 async def ensure_publishing(router: Router, room_id: int) -> None:
     """Start the Space's HLS stream on its router, once per router (no-op if HLS is off)."""
     if not settings.SPACES_HLS["ENABLED"] or router in _publishing or router.closed:
         return
-    _publishing.add(router)  # before any await: two offers at once start one stream
-    try:
-        keep = await database_sync_to_async(_keeps_segments)(room_id)
-    except Exception:
-        _publishing.discard(router)  # the next offer tries again
-        raise
+    _publishing.add(router)  # two offers at once start one stream
     writer = StorageWriter(room_id)
     now = time.time()
     segmenter = HlsSegmenter(
@@ -135,18 +126,16 @@ async def ensure_publishing(router: Router, room_id: int) -> None:
         segment_seconds=settings.SPACES_HLS["SEGMENT_SECONDS"],
         window=settings.SPACES_HLS["WINDOW"],
         bitrate=settings.SPACES_HLS["BITRATE"],
-        keep=keep,
         first_sequence=int(now),
     )
 
     def finished(stream: HlsSegmenter) -> None:
-        if not stream.keep:
-            stream.remove_all()
-            writer.delete_playlist_of(stream)
+        stream.remove_all()
+        writer.delete_playlist_of(stream)
 
     # a stream that is removed at once does not rewrite the playlist (which a restarted
     # stream of the Space may already have replaced) before going
-    publisher = HlsPublisher(segmenter, on_closed=finished, final_playlist=keep)
+    publisher = HlsPublisher(segmenter, on_closed=finished, final_playlist=False)
     try:
         router.add_listener_tap(publisher)
     except RouterClosed:
@@ -157,12 +146,7 @@ def publisher_of(router: Router) -> HlsPublisher | None:
     return next((t for t in router.listener_taps if isinstance(t, HlsPublisher)), None)
 
 
-def _clear_unless_recorded(room_id: int) -> None:
-    if not _keeps_segments(room_id):
-        StorageWriter(room_id).clear()
-
-
 async def on_room_ended(room_id: int) -> None:
     """The Space ended: its live files go (a stream cut off elsewhere may have left some)."""
     if settings.SPACES_HLS["ENABLED"]:
-        await database_sync_to_async(_clear_unless_recorded)(room_id)
+        await database_sync_to_async(StorageWriter(room_id).clear)()

@@ -454,6 +454,10 @@ def act(*, viewer: Viewer, operation: str, **fields: Any) -> Any:
             return change(room=room, user=target, actor=actor)
         case "remove":
             return services.participant_remove(room=room, user=target, actor=actor)
+        case "recording_consent":
+            from .recordings import set_recording_consent
+
+            return set_recording_consent(room=room, user=actor, consent=fields["consent"])
         case "end":
             return services.room_end(room=room, actor=actor)
         case "leave":

@@ -37,7 +37,7 @@ from django.utils.translation import gettext
 
 from spaces_project.ratelimit import shared_cache
 
-from . import events, hls
+from . import events, hls, recordings
 from .media import JoinAborted, MediaConfig, OfferError, RouterClosed, RouterRegistry
 from .media.sdp import OfferLimits, check_offer
 from .models import Participant, Room, RoomEvent
@@ -301,21 +301,32 @@ async def local_offer(
     if role != "speaker" and webrtc_full(current, room_id, peer_id):
         raise OfferRefused("use_hls", "This Space is full on live audio; listen to its stream.")
     router = current.routers.get(str(room_id))
-    if role == "speaker":  # the router that mixes the stage publishes the Space's HLS stream
-        await hls.ensure_publishing(router, room_id)
+    recorded = False
+    if role == "speaker":  # the router that mixes the stage publishes the HLS stream and
+        await hls.ensure_publishing(router, room_id)  # records a recorded Space
+        await recordings.ensure_recording(router, room_id)
+        if recordings.records(router):
+            recorded = await database_sync_to_async(recordings.speaker_recorded)(
+                room_id, user_id
+            )
     room_speakers = current.speakers.setdefault(room_id, {})
     try:
         if role != "speaker":
             room_speakers.pop(peer_id, None)
             return await router.connect_listener(peer_id, sdp)
         room_speakers[peer_id] = user_id
-        answer = await router.connect_speaker(peer_id, sdp, muted=muted)
+        answer = await router.connect_speaker(peer_id, sdp, muted=muted, recorded=recorded)
         now_role, now_muted = await database_sync_to_async(_audio_role)(room_id, user_id)
         if now_role != "speaker":
             room_speakers.pop(peer_id, None)
             await router.set_role(peer_id, "listener")
         elif now_muted != muted:
             await router.set_muted(peer_id, now_muted)
+        if recordings.records(router):  # a choice made while the offer was answered
+            await router.set_recorded(
+                peer_id,
+                await database_sync_to_async(recordings.speaker_recorded)(room_id, user_id),
+            )
         return answer
     except OfferRefused:
         room_speakers.pop(peer_id, None)
@@ -358,6 +369,7 @@ async def disconnect(room_id: int, peer_id: str, media_worker: str | None = None
             await current.routers.close(str(room_id))
 
 
+RECORDED_ROLE_EVENTS = frozenset({"cohost_promoted", "cohost_removed", "host_changed"})
 LEAVES_STAGE = frozenset({"moved_to_audience", "participant_left", "participant_removed"})
 
 
@@ -380,9 +392,18 @@ async def on_room_event(room_id: int, event: dict[str, Any]) -> None:
             await current.routers.close(str(room_id))
         return
     router = current.routers.find(str(room_id))
+    if kind == "recording_consent":
+        for peer_id in current.peers_of(room_id, event.get("user_id")) if router else ():
+            await router.set_recorded(peer_id, bool(event.get("consent")))
+        return
     user = (event.get("user") or {}).get("id")
     if router is None or user is None:
         return
+    if kind in RECORDED_ROLE_EVENTS and recordings.records(router):
+        # a co-host is always recorded; back to speaker, their own choice counts again
+        recorded = await database_sync_to_async(recordings.speaker_recorded)(room_id, user)
+        for peer_id in current.peers_of(room_id, user):
+            await router.set_recorded(peer_id, recorded)
     for peer_id in current.peers_of(room_id, user):
         if kind in ("speaker_muted", "speaker_unmuted"):
             await router.set_muted(peer_id, kind == "speaker_muted")

@@ -101,6 +101,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     "rtc_offer": {"sdp": Field(str, max_length=MAX_SDP_CHARS)},
     "rtc_close": {},
     "hls_listening": {"listening": Field(bool)},
+    "recording_consent": {"consent": Field(bool)},
 }
 
 

@@ -366,7 +366,7 @@ def room_go_live(*, room: Room, actor: User) -> Room:
 @transaction.atomic
 def room_end(*, room: Room, actor: User | None) -> Room:
     """End a live Space (host or staff; None = the system): everyone leaves, open invites
-    expire. Logs and broadcasts `room_ended`."""
+    expire, its recording is assembled after commit. Logs and broadcasts `room_ended`."""
     room = _lock_room(room)
     if actor is not None:
         check(actor, Action.END, room)
@@ -381,6 +381,9 @@ def room_end(*, room: Room, actor: User | None) -> Room:
         outcome=Invite.Outcome.EXPIRED, responded_at=now
     )
     scheduling.room_ended(room=room)
+    from .recordings import recording_ended  # av and the router load only when needed
+
+    recording_ended(room=room)
     _log(room, "room_ended", actor=actor)
     events.emit(room.pk, "room_ended", _payload(room, actor, ended_at=_iso(now)))
     return room

@@ -3,7 +3,7 @@ run twice. Periodic ones are in CELERY_BEAT_SCHEDULE (settings/base.py)."""
 
 from celery import shared_task
 
-from . import follows, insights, live, scheduling
+from . import follows, insights, live, recordings, scheduling
 
 
 @shared_task(ignore_result=True)
@@ -40,3 +40,56 @@ def follow_digest_send() -> int:
 def insights_sample() -> int:
     """Periodic: sample how many listen to each live Space, for the hosts' insights."""
     return insights.sample()
+
+
+# Recordings and clips (rooms/recordings.py). Failures are retried; the last failure marks the
+# recording or clip as failed.
+
+
+@shared_task(bind=True, ignore_result=True, max_retries=3)
+def recording_assemble(self, recording_id: int) -> str:
+    """Assemble an ended Space's replay (VOD playlist and .m4a); safe to run again."""
+    last_try = self.request.retries >= self.max_retries
+    try:
+        return recordings.recording_assemble(recording_id=recording_id, last_try=last_try)
+    except Exception as error:
+        if last_try:
+            raise
+        raise self.retry(exc=error, countdown=10 * 2**self.request.retries) from error
+
+
+@shared_task(bind=True, ignore_result=True, max_retries=3)
+def clip_cut(self, clip_id: int) -> str:
+    """Cut a clip from its recording's segments; safe to run again."""
+    last_try = self.request.retries >= self.max_retries
+    try:
+        return recordings.clip_cut(clip_id=clip_id, last_try=last_try)
+    except Exception as error:
+        if last_try:
+            raise
+        raise self.retry(exc=error, countdown=5 * 2**self.request.retries) from error
+
+
+@shared_task(ignore_result=True, autoretry_for=(Exception,), max_retries=5, retry_backoff=10)
+def recording_files_remove(recording_id: int) -> int:
+    """Remove every file of a deleted or taken-down recording from storage."""
+    return recordings.recording_files_remove(recording_id=recording_id)
+
+
+@shared_task(ignore_result=True, autoretry_for=(Exception,), max_retries=5, retry_backoff=10)
+def clip_files_remove(clip_id: int) -> int:
+    """Remove a deleted or taken-down clip's file from storage."""
+    return recordings.clip_files_remove(clip_id=clip_id)
+
+
+@shared_task(ignore_result=True)
+def recordings_sweep() -> int:
+    """Periodic: assemble recordings of ended Spaces that nothing assembled (a lost task, a
+    media process that died)."""
+    return len(recordings.recordings_sweep())
+
+
+@shared_task(ignore_result=True)
+def recordings_expire() -> int:
+    """Periodic: delete the recordings past SPACES_RECORDING_RETENTION_DAYS."""
+    return len(recordings.recordings_expire())

@@ -2,7 +2,7 @@ from django.urls import path
 
 from moderation import views as moderation_views
 
-from . import hls_views, views
+from . import hls_views, recording_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -28,6 +28,19 @@ urlpatterns = [
     # The live HLS stream (rooms/hls_views.py): players past WebRTC, through HTTP caches.
     path("s/<str:slug>/hls/live.m3u8", hls_views.live_playlist, name="space_live_playlist"),
     path("s/<str:slug>/hls/<str:name>", hls_views.live_segment, name="space_live_segment"),
+    # The replay and clips (rooms/recording_views.py): visibility and state asked every time.
+    path(
+        "s/<str:slug>/replay/replay.m3u8",
+        recording_views.replay_playlist,
+        name="space_replay_playlist",
+    ),
+    path("s/<str:slug>/replay/audio.m4a", recording_views.replay_audio, name="space_replay_audio"),
+    path(
+        "s/<str:slug>/replay/<str:name>",
+        recording_views.replay_segment,
+        name="space_replay_segment",
+    ),
+    path("c/<str:slug>/audio.m4a", recording_views.clip_audio, name="clip_audio"),
     # Reports about a Space, a post or a person in it are taken by the moderation app.
     path("s/<str:slug>/report/", moderation_views.report_space, name="space_report"),
 ]

@@ -85,6 +85,14 @@ def mix(blocks: npt.NDArray[np.int16]) -> Mix:
     return Mix(listener=listener, minus=minus, dbfs=dbfs, levels=levels_from_dbfs(dbfs))
 
 
+def recording_mix(blocks: npt.NDArray[np.int16], rows: list[int]) -> Int16Array:
+    """The mix of only some speakers' rows (the recorded ones), clipped to int16 like `mix`."""
+    if not rows:
+        return np.zeros(blocks.shape[1], dtype=np.int16)
+    total = blocks[rows].astype(np.int32).sum(axis=0, dtype=np.int32)
+    return np.clip(total, INT16_MIN, INT16_MAX).astype(np.int16)
+
+
 def to_mono(samples: npt.NDArray[np.int16], channels: int) -> Int16Array:
     """Interleaved int16 samples with `channels` channels to mono by averaging the channels."""
     flat = np.asarray(samples).reshape(-1)

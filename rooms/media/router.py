@@ -41,7 +41,15 @@ from .aiortc_compat import (
 )
 from .codec import MonoConverter, OpusEncoder
 from .config import MediaConfig
-from .mixer import FRAME_SAMPLES, SAMPLE_RATE, SampleFifo, audio_level_dbov, mix, rms_dbfs
+from .mixer import (
+    FRAME_SAMPLES,
+    SAMPLE_RATE,
+    SampleFifo,
+    audio_level_dbov,
+    mix,
+    recording_mix,
+    rms_dbfs,
+)
 from .sdp import OfferError, announce_host_candidates, audio_only_sections
 
 logger = logging.getLogger(__name__)
@@ -87,6 +95,7 @@ class _Peer:
     reader: asyncio.Task[None] | None = None
     encoder: OpusEncoder | None = None  # their own mix-minus, while they are mixed
     peak_level: float = 0.0
+    recorded: bool = True  # in the recording mix (a speaker who declined is heard live only)
     watchdog: asyncio.TimerHandle | None = None
     packets_sent: int = 0
 
@@ -113,6 +122,8 @@ class Router:
         await router.disconnect(peer_id)  -> bool
         router.levels()  -> {peer_id: 0..1} for speakers;  router.stats()  -> dict
         router.add_listener_tap(tap)  # e.g. the HLS publisher: fed the listener mix every tick
+        router.add_recording_tap(tap)  # fed the recording mix: the speakers who are recorded
+        await router.set_recorded(peer_id, False)  -> bool (left out of the recording from now)
         await router.close()
 
     Offers must be audio only and include Opus (OfferError otherwise); the SDP answer carries
@@ -124,6 +135,9 @@ class Router:
     carries its mix-minus (one sendrecv section or two one-way sections both work).
     on_levels({peer_id: level}) is called at most once per config.levels_interval, and only
     when the rounded levels changed; it must not block (schedule work, do not await it).
+    The recording mix is the listener mix while every mixed speaker is recorded (no second mix);
+    once one is not (`set_recorded(peer_id, False)`, or `recorded=False` when connecting), it
+    is mixed a second time without them, for the recording taps only.
     Listeners' packets are 20 ms, or 60 ms while the room is large (config.listener_packet_*);
     stats() says which, and how often it switched.
     """
@@ -165,15 +179,22 @@ class Router:
         self._packets_sent = 0
         self._stage_cache: list[_Peer] | None = None  # speakers among the peers, see _stage()
         self._taps: list[ListenerTap] = []
+        self._recording_taps: list[ListenerTap] = []
+        self._second_mixes = 0  # ticks that needed a recording mix apart from the listener mix
 
     # -- joining and leaving -------------------------------------------------------------------
 
-    async def connect_speaker(self, peer_id: str, offer_sdp: str, *, muted: bool = False) -> str:
+    async def connect_speaker(
+        self, peer_id: str, offer_sdp: str, *, muted: bool = False, recorded: bool = True
+    ) -> str:
         """Answer a speaker's offer: their microphone is mixed; they hear all but themselves.
 
-        Pass `muted` from the room's records: a reconnecting speaker starts from it.
+        Pass `muted` (and `recorded`) from the room's records: a reconnecting speaker starts
+        from them.
         """
-        return await self._connect(peer_id, offer_sdp, role="speaker", muted=muted)
+        return await self._connect(
+            peer_id, offer_sdp, role="speaker", muted=muted, recorded=recorded
+        )
 
     async def connect_listener(self, peer_id: str, offer_sdp: str) -> str:
         """Answer a listener's or guest's offer: they hear the room and are never heard."""
@@ -207,7 +228,8 @@ class Router:
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
         self._listener_encoder = None
-        taps, self._taps = self._taps, []
+        taps, self._taps = [*self._taps, *self._recording_taps], []
+        self._recording_taps = []
         for tap in taps:
             try:
                 await tap.close()
@@ -229,6 +251,17 @@ class Router:
     @property
     def listener_taps(self) -> list[ListenerTap]:
         return list(self._taps)
+
+    def add_recording_tap(self, tap: ListenerTap) -> None:
+        """Feed `tap` the recording mix (the recorded speakers only) every tick; closed with
+        the router."""
+        if self._closed:
+            raise RouterClosed(self.room_id)
+        self._recording_taps.append(tap)
+
+    @property
+    def recording_taps(self) -> list[ListenerTap]:
+        return list(self._recording_taps)
 
     # -- moderation ------------------------------------------------------------------------------
 
@@ -259,6 +292,20 @@ class Router:
             peer.fifo.clear()
         return True
 
+    async def set_recorded(self, peer_id: str, recorded: bool) -> bool:
+        """Keep a speaker in (or out of) the recording mix from the next tick; they are heard
+        live either way. False if not present."""
+        peer = self._find(peer_id)
+        if peer is None:
+            return False
+        peer.recorded = recorded
+        return True
+
+    def recorded(self, peer_id: str) -> bool | None:
+        """Whether the peer is in the recording mix (None: not in the room)."""
+        peer = self._find(peer_id)
+        return None if peer is None else peer.recorded
+
     # -- reading ---------------------------------------------------------------------------------
 
     def levels(self) -> dict[str, float]:
@@ -283,6 +330,7 @@ class Router:
             "listener_packet_ms": self._packet_ms,
             "packet_switches": self._packet_switches,
             "underruns": sum(p.fifo.underruns for p in peers),
+            "second_mixes": self._second_mixes,
         }
 
     def webrtc_listeners(self, besides: str | None = None) -> int:
@@ -295,7 +343,9 @@ class Router:
     def _find(self, peer_id: str) -> _Peer | None:
         return self._peers.get(peer_id) or self._joining.get(peer_id)
 
-    async def _connect(self, peer_id: str, offer_sdp: str, *, role: Role, muted: bool) -> str:
+    async def _connect(
+        self, peer_id: str, offer_sdp: str, *, role: Role, muted: bool, recorded: bool = True
+    ) -> str:
         if self._closed:
             raise RouterClosed(self.room_id)
         sections = audio_only_sections(offer_sdp)
@@ -305,7 +355,7 @@ class Router:
             mic = next((i for i, s in enumerate(sections) if s.peer_sends), None)
 
         pc = server_peer_connection(self.config.rtc_configuration())
-        peer = _Peer(peer_id, pc, role, muted)
+        peer = _Peer(peer_id, pc, role, muted, recorded=recorded)
         previous = self._joining.pop(peer_id, None)
         self._joining[peer_id] = peer
         if previous is not None:
@@ -471,7 +521,8 @@ class Router:
                 if block is not None:
                     contributors.append(peer)
                     blocks.append(block)
-        result = mix(np.stack(blocks) if blocks else np.zeros((0, FRAME_SAMPLES), np.int16))
+        stacked = np.stack(blocks) if blocks else np.zeros((0, FRAME_SAMPLES), np.int16)
+        result = mix(stacked)
         for peer, level in zip(contributors, result.levels, strict=True):
             peer.peak_level = max(peer.peak_level, float(level))
         if self._ticks % self._ticks_per_report == 0:
@@ -480,6 +531,8 @@ class Router:
             wall_time = time.time()  # when the block was mixed: its program date-time
             for tap in self._taps:
                 tap.feed(result.listener, wall_time)
+        if self._recording_taps:
+            self._feed_recording(contributors, stacked, result.listener)
         if not self._peers:
             self._listener_blocks.clear()
             self._listener_history.clear()
@@ -540,6 +593,21 @@ class Router:
                 sent += 1
                 peer.packets_sent += 1
         self._packets_sent += sent
+
+    def _feed_recording(
+        self, contributors: list[_Peer], stacked: np.ndarray, listener: np.ndarray
+    ) -> None:
+        """The recording taps get the listener mix, or a second mix without the speakers who
+        are not recorded (only on ticks where one of them is heard)."""
+        if all(peer.recorded for peer in contributors):
+            recorded = listener
+        else:
+            self._second_mixes += 1
+            rows = [row for row, peer in enumerate(contributors) if peer.recorded]
+            recorded = recording_mix(stacked, rows)
+        wall_time = time.time()
+        for tap in self._recording_taps:
+            tap.feed(recorded, wall_time)
 
     def _follow_crowd(self, listeners: int) -> None:
         """At a packet boundary: 60 ms packets from `up_at` listeners on, 20 ms at `down_at`.

@@ -176,6 +176,29 @@ def hls_storage(media_root: Path) -> dict:
 
 STORAGES["hls"] = hls_storage(MEDIA_ROOT)
 
+
+def recordings_storage(media_root: Path) -> dict:
+    """Recordings and clips (rooms/recordings.py): names are "recordings/<room>-<random>/...",
+    so on disk under MEDIA_ROOT/recordings/, or with SPACES_RECORDINGS_S3_BUCKET in object
+    storage under the same keys (credentials from the usual AWS_* environment variables)."""
+    bucket = os.environ.get("SPACES_RECORDINGS_S3_BUCKET")
+    if not bucket:
+        return {"BACKEND": "rooms.hls.LiveFileStorage", "OPTIONS": {"location": media_root}}
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": os.environ.get("SPACES_RECORDINGS_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("SPACES_RECORDINGS_S3_REGION") or None,
+            "file_overwrite": True,
+            "default_acl": None,
+            "querystring_expire": 3600,
+        },
+    }
+
+
+STORAGES["recordings"] = recordings_storage(MEDIA_ROOT)
+
 SITE_ID = 1
 LOGIN_REDIRECT_URL = "home"
 LOGIN_URL = "account_login"
@@ -338,6 +361,30 @@ SPACES_HLS = {
     "SEGMENT_SECONDS": float(os.environ.get("SPACES_HLS_SEGMENT_SECONDS", "0.5")),  # see benchmarks
     "WINDOW": int(os.environ.get("SPACES_HLS_WINDOW", "6")),  # segments in the live playlist
     "BITRATE": int(os.environ.get("SPACES_HLS_BITRATE", "64000")),
+}
+
+# Recordings (rooms/recordings.py): the recording mix as AAC in fMP4 segments of this length
+# (2 s: see docs/benchmarks.md, "Recording"), the wait for a media process to finish writing
+# after the end, clips a person may make per window, and how long recordings are kept (days
+# after the Space ended; unset keeps them).
+SPACES_RECORDING_SEGMENT_SECONDS = float(os.environ.get("SPACES_RECORDING_SEGMENT_SECONDS", "2"))
+SPACES_RECORDING_BITRATE = int(os.environ.get("SPACES_RECORDING_BITRATE", "64000"))
+SPACES_RECORDING_FINISH_WAIT = float(os.environ.get("SPACES_RECORDING_FINISH_WAIT", "60"))
+SPACES_RECORDING_RETENTION_DAYS = (
+    float(os.environ["SPACES_RECORDING_RETENTION_DAYS"])
+    if os.environ.get("SPACES_RECORDING_RETENTION_DAYS")
+    else None
+)
+SPACES_CLIP_RATE = (10, 3600)  # clips, seconds
+CELERY_BEAT_SCHEDULE["rooms-recordings-sweep"] = {
+    "task": "rooms.tasks.recordings_sweep",
+    "schedule": 60.0,
+    "options": {"expires": 60.0},
+}
+CELERY_BEAT_SCHEDULE["rooms-recordings-expire"] = {
+    "task": "rooms.tasks.recordings_expire",
+    "schedule": 3600.0,
+    "options": {"expires": 3600.0},
 }
 
 # Moderation (moderation/): report thresholds, guest rate limits, the suspension expiry job.

@@ -28,3 +28,4 @@ ALLOWED_HOSTS = [*_names, "[::1]"]
 CSRF_TRUSTED_ORIGINS = [f"http://{name}:{_port}" for name in [*_names, "[::1]"]]
 MEDIA_ROOT = BASE_DIR / "var" / "media"
 STORAGES["hls"] = hls_storage(MEDIA_ROOT)  # noqa: F405
+STORAGES["recordings"] = recordings_storage(MEDIA_ROOT)  # noqa: F405
