@@ -439,11 +439,13 @@ def _remux(
                     scale = int(1 / stream.time_base)
                     if out_stream is None:
                         out_stream = output.add_stream_from_template(stream)
-                    last = 0
+                    last, origin = 0, None
                     for packet in container.demux(stream):
                         if packet.dts is None:
                             continue
-                        at, length = int(packet.pts), int(packet.duration or 1024)
+                        if origin is None:  # segments keep their stream's clock: start at 0
+                            origin = int(packet.pts)
+                        at, length = int(packet.pts) - origin, int(packet.duration or 1024)
                         last = max(last, at + length)
                         when = (offset + at) / scale
                         if when + length / scale <= start or when >= end:
@@ -563,6 +565,9 @@ def _assemble(recording: Recording, storage: Storage, streams: dict[str, list[st
         parts.append((init, [blobs[name] for name in names]))
     pieces = _pieces_of_streams(prefix, streams, blobs)
     segment_bytes = sum(len(data) for data in blobs.values())
+    for stream in streams:  # the markers of streams that ended cleanly
+        with contextlib.suppress(FileNotFoundError):
+            segment_bytes += storage.size(prefix + stream + DONE_SUFFIX)
     del blobs
     playlist = replay_playlist(pieces).encode()
     with tempfile.TemporaryDirectory() as folder:
