@@ -509,3 +509,49 @@ def test_a_staff_moderator_helper_is_what_takes_down(db):
         recordings.take_down_recording(recording=recording, staff=plain, reason="x")
     recording.refresh_from_db()
     assert recording.state == "recording"
+
+
+@pytest.mark.parametrize("who", ["guest", "stranger"])
+def test_every_replay_and_clip_path_keeps_a_private_recording_from_outsiders(
+    db, who, django_capture_on_commit_callbacks
+):
+    """The URLconf sweep (tests/rooms/test_visibility.py) with a real recording behind the
+    paths: every route under /s/<slug>/replay/ and /c/<slug>/ is filled with the Space's slug,
+    the clip's slug and real file names, so a route that forgets to ask is caught."""
+    import re
+
+    from django.test import Client
+
+    from .test_visibility import slug_routes
+
+    recording = ended_recording(visibility="private")
+    write_stream(recording, tones([440] * 3))
+    recording = assembled(recording)
+    clip = make_clip(
+        django_capture_on_commit_callbacks,
+        user=recording.room.host,
+        room=recording.room,
+        start=0,
+        duration=2,
+    )
+    segment = parse(read(recording, recording.playlist).decode())[1][0]["name"]
+    routes = [
+        (name, pattern)
+        for name, pattern in slug_routes()
+        if "/replay/" in pattern or pattern.startswith("c/")
+    ]
+    assert len(routes) >= 4
+    outsider, host = Client(), Client()
+    if who == "stranger":
+        outsider.force_login(UserFactory())
+    host.force_login(recording.room.host)
+    for name, pattern in routes:
+        slug = clip.slug if pattern.startswith("c/") else recording.room.slug
+        url = "/" + re.sub(r"<(?:\w+:)?slug>", slug, pattern)
+        url = re.sub(r"<(?:\w+:)?name>", segment, url)
+        refused = outsider.get(url)
+        # a 404 for files; a page may instead offer to ask the host (403) or to sign in (302)
+        assert refused.status_code in (302, 403, 404), f"{url} ({name}) as {who}"
+        if not refused.streaming:
+            assert recording.room.title not in refused.content.decode(errors="replace")
+        assert host.get(url).status_code in (200, 302), f"{url} ({name}) as the host"
