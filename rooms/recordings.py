@@ -550,12 +550,15 @@ def recording_assemble(*, recording_id: int, last_try: bool = True) -> str:
         raise
 
 
-def _assemble(recording: Recording, storage: Storage, streams: dict[str, list[str]]) -> str:
-    prefix = recording.prefix
-    streams = {stream: names for stream, names in streams.items() if names}
-    if not streams:
-        Recording.objects.filter(pk=recording.pk).update(state=Recording.State.FAILED)
-        return "empty"
+@dataclass(frozen=True)
+class Assembled:
+    pieces: list[Piece]
+    duration: float
+    storage_bytes: int  # every file of the recording: segments, markers, playlist, .m4a
+
+
+def assemble_files(storage: Storage, prefix: str, streams: dict[str, list[str]]) -> Assembled:
+    """Write `replay.m3u8` and `replay.m4a` from the stored streams (no database)."""
     blobs: dict[str, bytes] = {}
     parts = []
     for stream, names in streams.items():
@@ -564,20 +567,29 @@ def _assemble(recording: Recording, storage: Storage, streams: dict[str, list[st
             blobs[name] = _read(storage, prefix + name)
         parts.append((init, [blobs[name] for name in names]))
     pieces = _pieces_of_streams(prefix, streams, blobs)
-    segment_bytes = sum(len(data) for data in blobs.values())
+    stored = sum(len(data) for data in blobs.values())
     for stream in streams:  # the markers of streams that ended cleanly
         with contextlib.suppress(FileNotFoundError):
-            segment_bytes += storage.size(prefix + stream + DONE_SUFFIX)
+            stored += storage.size(prefix + stream + DONE_SUFFIX)
     del blobs
     playlist = replay_playlist(pieces).encode()
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, REPLAY_AUDIO)
         duration = _remux(parts, path)
         del parts
-        audio_bytes = os.path.getsize(path)
+        stored += os.path.getsize(path)
         with open(path, "rb") as file:
             _save(storage, prefix + REPLAY_AUDIO, File(file, name=REPLAY_AUDIO))
     _save(storage, prefix + REPLAY_PLAYLIST, playlist)
+    return Assembled(pieces, duration, stored + len(playlist))
+
+
+def _assemble(recording: Recording, storage: Storage, streams: dict[str, list[str]]) -> str:
+    streams = {stream: names for stream, names in streams.items() if names}
+    if not streams:
+        Recording.objects.filter(pk=recording.pk).update(state=Recording.State.FAILED)
+        return "empty"
+    assembled = assemble_files(storage, recording.prefix, streams)
     with transaction.atomic():
         current = Recording.objects.select_for_update().get(pk=recording.pk)
         if current.state in GONE:  # deleted while it was being assembled
@@ -586,11 +598,11 @@ def _assemble(recording: Recording, storage: Storage, streams: dict[str, list[st
         current.state = Recording.State.READY
         current.playlist = REPLAY_PLAYLIST
         current.audio_file = REPLAY_AUDIO
-        current.duration = round(duration, 3)
-        current.storage_bytes = segment_bytes + audio_bytes + len(playlist)
+        current.duration = round(assembled.duration, 3)
+        current.storage_bytes = assembled.storage_bytes
         current.ready_at = timezone.now()
         if current.started_at is None:
-            current.started_at = datetime.fromtimestamp(pieces[0].wall, UTC)
+            current.started_at = datetime.fromtimestamp(assembled.pieces[0].wall, UTC)
         current.save()
     return "assembled"
 

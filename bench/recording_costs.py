@@ -1,0 +1,151 @@
+"""What recording costs: the second mix and the recording encoder per Space, assembling an
+hour-long replay, and storage per hour.
+
+    flock /tmp/spaces-bench.lock .venv/bin/python bench/recording_costs.py [--hours 1]
+
+1. Second mix: `rooms.media.mixer.mix` (the listener mix every tick) against the recording mix
+   without one speaker (`recording_mix`), per 20 ms tick, for 2, 4 and 8 speakers on stage.
+2. Recording encoder: an `HlsPublisher` fed 60 s of speech-like audio (two tones with pauses)
+   at 2 s and at 0.5 s segments, writing through the recordings storage (files on disk); its
+   thread's CPU per second of audio, as a share of one core.
+3. Assembly: an hour of the recording mix cut into 2 s segments exactly as the router's tap
+   writes them, then `rooms.recordings.assemble_files` (read every segment, VOD playlist,
+   remux into one .m4a without re-encoding, write it back) on the filesystem storage; wall time
+   and CPU; the bytes stored per hour of recording.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spaces_project.settings.test")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.files.storage import storages  # noqa: E402
+
+from rooms.hls import LiveFileStorage  # noqa: E402
+from rooms.media.hls import HlsPublisher, HlsSegmenter  # noqa: E402
+from rooms.media.mixer import FRAME_SAMPLES, SAMPLE_RATE, mix, recording_mix  # noqa: E402
+from rooms.recordings import RecordingWriter, _streams, assemble_files  # noqa: E402
+
+
+def speech_like(seconds: float) -> np.ndarray:
+    """Two voices (tones with a vibrato) taking turns with pauses: not an easy signal for AAC."""
+    n = np.arange(int(seconds * SAMPLE_RATE))
+    t = n / SAMPLE_RATE
+    voice = 6000 * np.sin(2 * np.pi * (180 + 40 * np.sin(2 * np.pi * 3 * t)) * t)
+    voice += 3000 * np.sin(2 * np.pi * (900 + 200 * np.sin(2 * np.pi * 0.7 * t)) * t)
+    talking = (np.sin(2 * np.pi * t / 7) > -0.6).astype(float)  # ~30% pauses
+    noise = np.random.default_rng(1).normal(0, 300, n.size)
+    return (voice * talking + noise).astype(np.int16)
+
+
+def mix_costs() -> None:
+    rng = np.random.default_rng(0)
+    print("| speakers on stage | listener mix per tick | recording mix without one | share |")
+    print("|---|---|---|---|")
+    for speakers in (2, 4, 8):
+        blocks = rng.integers(-8000, 8000, (speakers, FRAME_SAMPLES), dtype=np.int16)
+        rows = list(range(1, speakers))
+        times = {}
+        for name, call in (
+            ("mix", lambda b=blocks: mix(b)),
+            ("rec", lambda b=blocks, r=rows: recording_mix(b, r)),
+        ):
+            runs = []
+            for _ in range(5):
+                start = time.perf_counter()
+                for _ in range(2000):
+                    call()
+                runs.append((time.perf_counter() - start) / 2000)
+            times[name] = statistics.median(runs)
+        share = times["rec"] / (FRAME_SAMPLES / SAMPLE_RATE)
+        print(
+            f"| {speakers} | {times['mix'] * 1e6:.1f} µs | {times['rec'] * 1e6:.1f} µs "
+            f"| {share * 100:.3f}% |"
+        )
+
+
+def encoder_costs(folder: Path) -> None:
+    audio = speech_like(60.0)
+    storage = LiveFileStorage(location=folder)
+    print("\n| segments | encoder + writer CPU per s of audio | share of a core | files per hour |")
+    print("|---|---|---|---|")
+    for seconds in (2.0, 0.5):
+        writer = RecordingWriter(f"recordings/bench-{seconds}/", "5eed", storage)
+        segmenter = HlsSegmenter(
+            stream="5eed", write=writer.write, segment_seconds=seconds, window=3, keep=True
+        )
+        publisher = HlsPublisher(segmenter)
+        for i, block in enumerate(audio.reshape(-1, FRAME_SAMPLES)):
+            publisher.feed(block, 1.8e9 + i * 0.02)
+            if i % 500 == 0:
+                time.sleep(0.01)  # let the thread keep up, as it does live
+        asyncio.run(publisher.close())
+        per_second = publisher.busy_seconds / 60.0
+        print(
+            f"| {seconds:g} s | {per_second * 1000:.1f} ms | {per_second * 100:.2f}% "
+            f"| {int(3600 / seconds)} |"
+        )
+
+
+def assembly(folder: Path, hours: float) -> None:
+    storage = LiveFileStorage(location=folder)
+    prefix = "recordings/bench-hour/"
+    writer = RecordingWriter(prefix, "5eed", storage)
+    segmenter = HlsSegmenter(
+        stream="5eed", write=writer.write, segment_seconds=2.0, window=3, keep=True
+    )
+    chunk = speech_like(60.0).reshape(-1, FRAME_SAMPLES)
+    started = time.perf_counter()
+    minutes = int(hours * 60)
+    for minute in range(minutes):
+        for i, block in enumerate(chunk):
+            segmenter.feed(block, 1.8e9 + minute * 60 + i * 0.02)
+    segmenter.close()
+    print(f"\nwrote {minutes} min of segments in {time.perf_counter() - started:.0f} s")
+    names = storage.listdir(prefix)[1]
+    streams = _streams(names)
+    segment_bytes = sum(storage.size(prefix + n) for n in names)
+    wall, cpu = time.perf_counter(), time.process_time()
+    assembled = assemble_files(storage, prefix, streams)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    audio_bytes = storage.size(prefix + "replay.m4a")
+    print("| recording | segments | assembly wall | assembly CPU | .m4a | all files |")
+    print("|---|---|---|---|---|---|")
+    print(
+        f"| {assembled.duration / 3600:.2f} h | {len(streams['5eed'])} "
+        f"({segment_bytes / 1e6:.1f} MB) | {wall:.1f} s | {cpu:.1f} s "
+        f"| {audio_bytes / 1e6:.1f} MB | {assembled.storage_bytes / 1e6:.1f} MB |"
+    )
+    per_hour = assembled.storage_bytes / (assembled.duration / 3600)
+    print(f"storage per hour of recording: {per_hour / 1e6:.1f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--hours", type=float, default=1.0)
+    args = parser.parse_args()
+    assert storages  # settings loaded
+    mix_costs()
+    with tempfile.TemporaryDirectory() as folder:
+        encoder_costs(Path(folder))
+    with tempfile.TemporaryDirectory() as folder:
+        assembly(Path(folder), args.hours)
+
+
+if __name__ == "__main__":
+    main()
