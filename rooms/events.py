@@ -43,6 +43,7 @@ Room-wide events (to `PROCESS_GROUP`, for the sockets of `room_id`):
     post_deleted         post (id)
     media_moved          —                    (the Space's audio moved to another media worker:
                                                everyone with audio on offers again)
+    recording_consent    user_id, consent     (someone on stage said whether they are recorded)
 Every one of them carries `seq`, the Space's event number (`Room.event_seq`), raised in the
 transaction that emits it: a socket that sees a gap asks for a fresh snapshot (`resync`).
 Sent by the live layer (rooms.live) from presence, without a transaction:
