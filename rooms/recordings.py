@@ -44,7 +44,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import FileSystemStorage, Storage, storages
-from django.db import IntegrityError, close_old_connections, transaction
+from django.db import IntegrityError, connections, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -168,7 +168,7 @@ def _stream_closed(recording_id: int) -> None:
 
             recording_assemble.delay(recording_id)
     finally:
-        close_old_connections()
+        connections.close_all()  # this thread's own: it ends after this
 
 
 async def ensure_recording(router: Router, room_id: int) -> None:
