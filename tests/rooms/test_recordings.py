@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import av
 import pytest
+from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from moderation.models import ModerationAction
@@ -555,3 +556,26 @@ def test_every_replay_and_clip_path_keeps_a_private_recording_from_outsiders(
         if not refused.streaming:
             assert recording.room.title not in refused.content.decode(errors="replace")
         assert host.get(url).status_code in (200, 302), f"{url} ({name}) as the host"
+
+
+def test_a_recording_that_cannot_be_assembled_is_retried_then_marked_failed(db):
+    from rooms import tasks
+
+    recording = ended_recording()
+    write_stream(recording, tones([440] * 5))
+    storage = recordings_storage()
+    init = next(name for name in files_of(recording) if name.endswith("-init.mp4"))
+    with storage.open(init, "rb") as file:
+        whole = file.read()
+    storage.delete(init)
+    storage.save(init, ContentFile(b"\x00\x00\x00\x08free" + whole[:40]))  # a broken init
+    from celery.exceptions import Retry
+
+    with pytest.raises(Retry):  # the first try asks to be retried later
+        tasks.recording_assemble.apply(args=[recording.pk])
+    recording.refresh_from_db()
+    assert recording.state == "assembling"  # not failed yet; the sweep also picks it up
+    with pytest.raises(IndexError):  # the last retry gives up
+        tasks.recording_assemble.apply(args=[recording.pk], retries=3)
+    recording.refresh_from_db()
+    assert recording.state == "failed"
