@@ -698,7 +698,7 @@ def _refuse_suspended(user) -> None:
 def create_clip(*, user, room: Room, start: float | None, duration: float) -> Clip:
     """Clip up to 60 s of a Space's replay (`start` seconds from its beginning), or the last
     `duration` (up to 30) seconds of a live recorded Space (`start` None). The clip is cut in
-    the background (`clip_cut`, queued after commit); its page shows its progress."""
+    the background (`tasks.cut_clip`, queued after commit); its page shows its progress."""
     if user is None or not user.is_authenticated:
         raise ActionRefused(Code.NOT_SIGNED_IN, _("Sign in to make a clip."))
     if not room_visible_to(room, user):
@@ -750,9 +750,9 @@ def create_clip(*, user, room: Room, start: float | None, duration: float) -> Cl
             start=round(start, 3),
             duration=round(duration, 3),
         )
-        from .tasks import clip_cut
+        from .tasks import cut_clip
 
-        transaction.on_commit(lambda: clip_cut.delay(clip.pk))
+        transaction.on_commit(lambda: cut_clip.delay(clip.pk))
     return clip
 
 

@@ -59,7 +59,7 @@ def recording_assemble(self, recording_id: int) -> str:
 
 
 @shared_task(bind=True, ignore_result=True, max_retries=3)
-def clip_cut(self, clip_id: int) -> str:
+def cut_clip(self, clip_id: int) -> str:
     """Cut a clip from its recording's segments; safe to run again."""
     last_try = self.request.retries >= self.max_retries
     try:
