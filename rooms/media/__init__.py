@@ -13,6 +13,8 @@ process. Inputs and outputs are plain data: SDP strings, peer ids, dicts of leve
 
 HLS: `router.add_listener_tap(HlsPublisher(HlsSegmenter(stream=..., write=..., delete=...)))`
 encodes the same listener mix as AAC in fMP4 segments with a live playlist, off the event loop.
+Recording: `router.add_recording_tap(tap)` is fed the recording mix (the listener mix, or a
+second mix without the speakers `router.set_recorded(peer_id, False)` left out).
 
 See `Router` for the full contract and `MediaConfig` for ICE servers and announced addresses.
 """
