@@ -8,7 +8,12 @@ hour-long replay, and storage per hour.
 2. Recording encoder: the tap's `HlsSegmenter` fed 60 s of speech-like audio (two gliding
    tones with pauses, a little noise) at 2 s and at 0.5 s segments, writing through the
    recordings storage (files on disk); CPU per second of audio, as a share of one core.
-3. Assembly: an hour of the recording mix cut into 2 s segments exactly as the router's tap
+3. Live (`--live SECONDS`, run inside scripts/in-netns.sh): a real `Router` on loopback with
+   two aiortc speakers (440 and 880 Hz) and a listener, with the recording tap a recorded Space
+   gets (`RecordingTap` + `HlsPublisher`, files on disk): the router's mean tick and the
+   process's CPU with both speakers recorded (no second mix) and with one declined (a second
+   mix every tick), side by side in one run, and the recording thread's CPU.
+4. Assembly: an hour of the recording mix cut into 2 s segments exactly as the router's tap
    writes them, then `rooms.recordings.assemble_files` (read every segment, VOD playlist,
    remux into one .m4a without re-encoding, write it back) on the filesystem storage; wall time
    and CPU; the bytes stored per hour of recording.
@@ -17,6 +22,7 @@ hour-long replay, and storage per hour.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import statistics
 import sys
@@ -36,9 +42,11 @@ django.setup()
 from django.core.files.storage import storages  # noqa: E402
 
 from rooms.hls import LiveFileStorage  # noqa: E402
+from rooms.media import HlsPublisher, MediaConfig, Router  # noqa: E402
 from rooms.media.hls import HlsSegmenter  # noqa: E402
 from rooms.media.mixer import FRAME_SAMPLES, SAMPLE_RATE, mix, recording_mix  # noqa: E402
-from rooms.recordings import RecordingWriter, _streams, assemble_files  # noqa: E402
+from rooms.recordings import RecordingTap, RecordingWriter, _streams, assemble_files  # noqa: E402
+from tests.media.audio_peers import AudioClient  # noqa: E402
 
 
 def speech_like(seconds: float) -> np.ndarray:
@@ -104,6 +112,59 @@ def encoder_costs(folder: Path) -> None:
         )
 
 
+async def live_phase(folder: Path, seconds: float, declined: bool) -> dict:
+    config = MediaConfig.loopback()
+    router = Router("bench", config)
+    storage = LiveFileStorage(location=folder)
+    writer = RecordingWriter(f"recordings/live-{declined}/", "5eed", storage)
+    segmenter = HlsSegmenter(
+        stream="5eed", write=writer.write, segment_seconds=2.0, window=3, keep=True
+    )
+    publisher = HlsPublisher(segmenter)
+    router.add_recording_tap(RecordingTap(publisher, lambda wall_time: None))
+    host = AudioClient(config, tone=440, direction="sendrecv")
+    other = AudioClient(config, tone=880, direction="sendrecv")
+    listener = AudioClient(config)
+    try:
+        await host.join(router, "host", "speaker")
+        answer = await router.connect_speaker("other", await other.offer(), recorded=not declined)
+        await other.accept(answer)
+        await other.connected()
+        await listener.join(router, "listener")
+        await asyncio.sleep(2.0)  # joins settle
+        before, cpu = router.stats(), time.process_time()
+        busy = publisher.busy_seconds
+        await asyncio.sleep(seconds)
+        after, cpu = router.stats(), time.process_time() - cpu
+        busy = publisher.busy_seconds - busy
+    finally:
+        for client in (host, other, listener):
+            await client.close()
+        await router.close()
+    ticks = after["ticks"] - before["ticks"]
+    return {
+        "second mixes per tick": (after["second_mixes"] - before["second_mixes"]) / ticks,
+        "tick ms mean (whole run)": after["tick_ms_mean"],
+        "process CPU, % of a core (router, 3 peers, their clients)": 100 * cpu / seconds,
+        "recording thread CPU, % of a core": 100 * busy / seconds,
+        "dropped blocks": publisher.dropped,
+    }
+
+
+def live(folder: Path, seconds: float) -> None:
+    rows = {}
+    for round_ in range(2):  # alternate, so drifts in load hit both alike
+        for declined in (False, True):
+            result = asyncio.run(live_phase(folder / f"{round_}-{declined}", seconds, declined))
+            for key, value in result.items():
+                rows.setdefault(key, {}).setdefault(declined, []).append(value)
+    print("\n| live, 2 speakers + 1 listener | nobody declined | one declined |")
+    print("|---|---|---|")
+    for key, values in rows.items():
+        cells = [" / ".join(f"{v:.3g}" for v in values[declined]) for declined in (False, True)]
+        print(f"| {key} | {cells[0]} | {cells[1]} |")
+
+
 def assembly(folder: Path, hours: float) -> None:
     storage = LiveFileStorage(location=folder)
     prefix = "recordings/bench-hour/"
@@ -140,11 +201,15 @@ def assembly(folder: Path, hours: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--hours", type=float, default=1.0, help="0: skip the assembly")
+    parser.add_argument("--live", type=float, default=0.0, help="seconds per live phase")
     args = parser.parse_args()
     assert storages  # settings loaded
     mix_costs()
     with tempfile.TemporaryDirectory() as folder:
         encoder_costs(Path(folder))
+    if args.live > 0:
+        with tempfile.TemporaryDirectory() as folder:
+            live(Path(folder), args.live)
     if args.hours > 0:
         with tempfile.TemporaryDirectory() as folder:
             assembly(Path(folder), args.hours)
