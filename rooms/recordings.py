@@ -53,6 +53,7 @@ from spaces_project import ratelimit
 
 from . import events
 from .exceptions import ActionRefused, Code
+from .hls import LiveFileStorage
 from .media import HlsPublisher, HlsSegmenter, Router, RouterClosed
 from .media.hls import PLAYLIST, program_date_time
 from .media.mixer import SAMPLE_RATE
@@ -83,9 +84,7 @@ def _setting(name: str, default: Any) -> Any:
 
 def _save(storage: Storage, name: str, data: bytes | File) -> None:
     """Save under exactly `name` (a storage that would pick another name loses the old file)."""
-    overwrites = getattr(storage, "file_overwrite", False) or type(storage).__name__ == (
-        "LiveFileStorage"
-    )
+    overwrites = isinstance(storage, LiveFileStorage) or getattr(storage, "file_overwrite", False)
     if not overwrites and storage.exists(name):
         storage.delete(name)
     content = ContentFile(data) if isinstance(data, bytes) else data
