@@ -306,9 +306,7 @@ async def local_offer(
         await hls.ensure_publishing(router, room_id)  # records a recorded Space
         await recordings.ensure_recording(router, room_id)
         if recordings.records(router):
-            recorded = await database_sync_to_async(recordings.speaker_recorded)(
-                room_id, user_id
-            )
+            recorded = await database_sync_to_async(recordings.speaker_recorded)(room_id, user_id)
     room_speakers = current.speakers.setdefault(room_id, {})
     try:
         if role != "speaker":
