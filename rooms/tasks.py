@@ -40,3 +40,11 @@ def follow_digest_send() -> int:
 def insights_sample() -> int:
     """Periodic: sample how many listen to each live Space, for the hosts' insights."""
     return insights.sample()
+
+
+@shared_task(ignore_result=True)
+def clip_cut(clip_id: int) -> None:
+    """Cut one clip out of its recording (queued after the commit that asked for it)."""
+    from .recordings import clip_cut as cut
+
+    cut(clip_id=clip_id)

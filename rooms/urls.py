@@ -2,7 +2,7 @@ from django.urls import path
 
 from moderation import views as moderation_views
 
-from . import hls_views, views
+from . import feeds, hls_views, replay_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -28,6 +28,21 @@ urlpatterns = [
     # The live HLS stream (rooms/hls_views.py): players past WebRTC, through HTTP caches.
     path("s/<str:slug>/hls/live.m3u8", hls_views.live_playlist, name="space_live_playlist"),
     path("s/<str:slug>/hls/<str:name>", hls_views.live_segment, name="space_live_segment"),
+    # Recorded Spaces: the replay's files and plays, clips, the host deleting the recording.
+    path(
+        "s/<str:slug>/recording/delete/",
+        replay_views.recording_delete,
+        name="recording_delete",
+    ),
+    path("s/<str:slug>/recording/<str:name>", replay_views.recording_file, name="recording_file"),
+    path("s/<str:slug>/replay/play/", replay_views.replay_play, name="replay_play"),
+    path("s/<str:slug>/clips/", replay_views.clip_create, name="clip_create"),
+    path("c/<str:slug>/", replay_views.clip_page, name="clip_page"),
+    path("c/<str:slug>/audio.m4a", replay_views.clip_audio, name="clip_audio"),
+    path("c/<str:slug>/status/", replay_views.clip_status, name="clip_status"),
+    path("c/<str:slug>/play/", replay_views.clip_play, name="clip_play"),
+    # A host's recorded Spaces as a podcast feed.
+    path("u/<str:username>/feed.xml", feeds.host_feed, name="host_feed"),
     # Reports about a Space, a post or a person in it are taken by the moderation app.
     path("s/<str:slug>/report/", moderation_views.report_space, name="space_report"),
 ]

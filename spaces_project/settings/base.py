@@ -176,6 +176,18 @@ def hls_storage(media_root: Path) -> dict:
 
 STORAGES["hls"] = hls_storage(MEDIA_ROOT)
 
+
+def recordings_storage(media_root: Path) -> dict:
+    """Recorded Spaces and their clips: under MEDIA_ROOT/recordings/ (served by the views that
+    check who may hear them, never directly by the proxy)."""
+    return {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": media_root / "recordings"},
+    }
+
+
+STORAGES["recordings"] = recordings_storage(MEDIA_ROOT)
+
 SITE_ID = 1
 LOGIN_REDIRECT_URL = "home"
 LOGIN_URL = "account_login"

@@ -19,6 +19,7 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 MEDIA_ROOT = BASE_DIR / "var" / "test-media"
 STORAGES["hls"] = hls_storage(MEDIA_ROOT)  # noqa: F405
+STORAGES["recordings"] = recordings_storage(MEDIA_ROOT)  # noqa: F405
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "1") == "1"
 CELERY_TASK_EAGER_PROPAGATES = True
