@@ -196,9 +196,9 @@ def _seconds(value: str | None) -> float | None:
 def clip_create(request: HttpRequest, slug: str) -> JsonResponse:
     """`start` (seconds into the replay; left out while live: the last `duration` seconds) and
     `duration`. Answers 201 with the clip's status URL, or 400/403/429 with `error`."""
+    room = selectors.visible_room_by_slug(slug, request.user)
     if not request.user.is_authenticated:
         return JsonResponse({"error": _("Sign in to make a clip.")}, status=403)
-    room = selectors.visible_room_by_slug(slug, request.user)
     start = _seconds(request.POST.get("start"))
     duration = _seconds(request.POST.get("duration"))
     duration = float(Clip.LIVE_SECONDS) if duration is None else duration

@@ -14,14 +14,12 @@ function csrfToken() {
 }
 
 function post(url, fields) {
-  const body = new FormData();
-  for (const [key, value] of Object.entries(fields || {})) body.append(key, String(value));
-  return fetch(url, {
-    method: "POST",
-    credentials: "same-origin",
-    headers: { "X-CSRFToken": csrfToken() },
-    body,
-  });
+  const options = { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrfToken() } };
+  if (fields) {  // an empty multipart body is refused by the server's parser: none at all then
+    options.body = new FormData();
+    for (const [key, value] of Object.entries(fields)) options.body.append(key, String(value));
+  }
+  return fetch(url, options);
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,111 @@
+"""A guest replays a recorded Space at its link, without an account, in Chromium: the tone is
+heard (AnalyserNode), a seek plays that moment's audio, 2× plays twice as fast, the position
+comes back after a reload, and the first play is counted once."""
+
+import time
+
+import pytest
+
+from rooms.models import ReplayPlay
+from tests.recording_fixtures import recorded_space
+
+# What the player hears: energy and the loudest frequency, through an AnalyserNode on the
+# replay's <audio> (created once; the element keeps playing through it).
+PROBE = """() => {
+  if (!window.replayProbe) {
+    const audio = document.querySelector("[data-replay-audio]");
+    const context = new AudioContext();
+    const analyser = context.createAnalyser();
+    analyser.fftSize = 8192;
+    context.createMediaElementSource(audio).connect(analyser);
+    analyser.connect(context.destination);
+    window.replayProbe = {context, analyser};
+  }
+  const {context, analyser} = window.replayProbe;
+  context.resume();
+  const wave = new Float32Array(analyser.fftSize);
+  analyser.getFloatTimeDomainData(wave);
+  let sum = 0;
+  for (const v of wave) sum += v * v;
+  const bins = new Float32Array(analyser.frequencyBinCount);
+  analyser.getFloatFrequencyData(bins);
+  let best = 0;
+  for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+  return {rms: Math.sqrt(sum / wave.length), peak: best * context.sampleRate / analyser.fftSize,
+          time: document.querySelector("[data-replay-audio]").currentTime};
+}"""
+
+LOW, HIGH = 440.0, 1320.0
+
+
+def heard(page, frequency: float, timeout: float = 10.0) -> dict:
+    """Wait until the loudest frequency is `frequency` (±40 Hz) with real energy."""
+    deadline = time.monotonic() + timeout
+    last = {}
+    while time.monotonic() < deadline:
+        last = page.evaluate(PROBE)
+        if last["rms"] > 0.05 and abs(last["peak"] - frequency) < 40:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"did not hear {frequency} Hz: {last}")
+
+
+def current_time(page) -> float:
+    return page.evaluate("document.querySelector('[data-replay-audio]').currentTime")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_guest_replays_seeks_changes_speed_and_resumes(new_page):
+    # 440 Hz for the first 20 s, 1320 Hz for the next 20 s
+    room, recording = recorded_space(tones=[(LOW, 20.0), (HIGH, 20.0)], title="Taped talk")
+    page = new_page(f"/s/{room.slug}/")
+    play = page.get_by_test_id("replay-play")
+    page.wait_for_function("!document.querySelector('[data-replay-play]').disabled")
+    page.evaluate(PROBE)  # the analyser is in place before the first sound
+    play.click()
+    first = heard(page, LOW)
+    assert first["time"] < 20
+
+    # the first play is counted, once, for this guest
+    deadline = time.monotonic() + 5
+    while not ReplayPlay.objects.filter(recording=recording).exists():
+        assert time.monotonic() < deadline, "the play was not counted"
+        time.sleep(0.1)
+
+    # seek to 25 s: the second half's tone plays
+    page.evaluate(
+        """() => { const seek = document.querySelector('[data-replay-seek]');
+                   seek.value = '25'; seek.dispatchEvent(new Event('change')); }"""
+    )
+    later = heard(page, HIGH)
+    assert 25 <= later["time"] < 32
+    # back 15 s: the first tone again
+    page.get_by_test_id("replay-back").click()
+    assert 10 <= current_time(page) < 17
+    heard(page, LOW)
+
+    # 2×: the position moves twice as fast as the clock
+    page.get_by_role("button", name="2×").click()
+    assert page.get_by_role("button", name="2×").get_attribute("aria-pressed") == "true"
+    assert page.evaluate("document.querySelector('[data-replay-audio]').playbackRate") == 2
+    before, started = current_time(page), time.monotonic()
+    time.sleep(2.0)
+    rate = (current_time(page) - before) / (time.monotonic() - started)
+    assert 1.6 < rate < 2.4, rate
+    page.get_by_role("button", name="1×").click()
+
+    # pause, reload: the player resumes where it was
+    play.click()  # pause
+    page.wait_for_function("document.querySelector('[data-replay-audio]').paused")
+    kept = current_time(page)
+    assert kept > 5
+    page.reload()
+    page.wait_for_function("!document.querySelector('[data-replay-play]').disabled")
+    assert abs(current_time(page) - kept) < 1.5
+    assert "Resuming at" in page.get_by_test_id("replay-status").inner_text()
+    page.evaluate(PROBE)
+    page.get_by_test_id("replay-play").click()
+    expected = LOW if kept < 19 else HIGH
+    heard(page, expected)
+    # still one play for this guest today
+    assert ReplayPlay.objects.filter(recording=recording).count() == 1
