@@ -125,8 +125,12 @@ function renderTimeline(now) {
     stageList.replaceChildren();
     for (const turn of stage) {
       const item = document.createElement("li");
-      item.className = "person";
       item.dataset.user = String(turn.person.id);
+      const initial = document.createElement("span");
+      initial.className = "avatar";
+      initial.setAttribute("aria-hidden", "true");
+      initial.textContent = (turn.person.name.trim()[0] || "?").toUpperCase();
+      item.append(initial);
       const name = document.createElement("span");
       name.className = "name";
       name.textContent = turn.person.name;

@@ -109,3 +109,83 @@ def test_a_guest_replays_seeks_changes_speed_and_resumes(new_page):
     heard(page, expected)
     # still one play for this guest today
     assert ReplayPlay.objects.filter(recording=recording).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_replay_and_clip_pages_fit_a_phone_and_pass_axe(new_page, signed_in_page):
+    """At 390×844, in English and French: nothing wider than the screen, no serious axe
+    violation; with SPACES_SCREENSHOTS set, screenshots of both pages at phone and desktop."""
+    import os
+    from datetime import timedelta
+    from pathlib import Path
+
+    from rooms.models import Clip, RoomEvent
+    from tests.browser.test_a11y_browser import serious_violations
+    from tests.browser.test_room_layout_browser import DESKTOP, PHONE, check_fits
+    from tests.factories import PostFactory, UserFactory
+
+    host = UserFactory(profile="Alexandria Montgomery-Wellington")
+    room, recording = recorded_space(
+        host=host, tones=[(LOW, 30.0)], title="Night shift: jazz, tea and questions"
+    )
+    speaker = UserFactory(profile="Bartholomew Speakerson")
+    event = RoomEvent.objects.create(
+        room=room, verb="speaker_promoted", actor=host, target=speaker, data={"role": "speaker"}
+    )
+    RoomEvent.objects.filter(pk=event.pk).update(
+        created_at=recording.started_at + timedelta(seconds=1)
+    )
+    post = PostFactory(room=room, author=speaker, text="Requests go in the posts! " * 4)
+    type(post).objects.filter(pk=post.pk).update(
+        created_at=recording.started_at + timedelta(seconds=2)
+    )
+    clip = Clip.objects.create(
+        recording=recording,
+        room=room,
+        creator=speaker,
+        start=3,
+        duration=20,
+        state=Clip.State.READY,
+        audio_file="audio.m4a",
+        speakers=[{"handle": host.username, "name": host.display_name}],
+    )
+    pages = {}
+    for language in ("en", "fr"):
+        page = new_page(None)
+        page.set_extra_http_headers({"Accept-Language": language})
+        page.goto(f"/s/{room.slug}/")
+        page.wait_for_function("!document.querySelector('[data-replay-play]').disabled")
+        page.evaluate(
+            "() => { const a = document.querySelector('[data-replay-audio]'); a.currentTime = 5; }"
+        )
+        page.wait_for_timeout(300)
+        assert page.get_by_test_id("replay-feed").locator("li").count() >= 2
+        check_fits(page, PHONE["width"], f"replay ({language})")
+        assert serious_violations(page) == [], f"replay ({language})"
+        if language == "fr":
+            assert page.get_by_test_id("replay-play").inner_text() == "Lire"
+        clip_page = new_page(None)
+        clip_page.set_extra_http_headers({"Accept-Language": language})
+        clip_page.goto(f"/c/{clip.slug}/")
+        check_fits(clip_page, PHONE["width"], f"clip ({language})")
+        assert serious_violations(clip_page) == [], f"clip ({language})"
+        pages[f"replay-{language}"], pages[f"clip-{language}"] = page, clip_page
+    host_page = signed_in_page(host, f"/s/{room.slug}/")
+    host_page.wait_for_function("!document.querySelector('[data-replay-play]').disabled")
+    check_fits(host_page, PHONE["width"], "replay (host)")
+    assert serious_violations(host_page) == [], "replay (host)"
+
+    folder = os.environ.get("SPACES_SCREENSHOTS")
+    if folder:
+        shots = {
+            "replay-guest": pages["replay-en"],
+            "replay-host": host_page,
+            "clip": pages["clip-en"],
+        }
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for size, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+            for name, page in shots.items():
+                page.set_viewport_size(viewport)
+                page.wait_for_timeout(300)
+                page.evaluate("window.scrollTo(0, 0); document.activeElement?.blur()")
+                page.screenshot(path=str(Path(folder) / f"{name}-{size}.png"), full_page=True)
