@@ -189,3 +189,48 @@ def test_the_replay_and_clip_pages_fit_a_phone_and_pass_axe(new_page, signed_in_
                 page.wait_for_timeout(300)
                 page.evaluate("window.scrollTo(0, 0); document.activeElement?.blur()")
                 page.screenshot(path=str(Path(folder) / f"{name}-{size}.png"), full_page=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_listener_clips_the_replay_and_the_clip_page_plays_it(signed_in_page):
+    from playwright.sync_api import expect
+
+    from rooms.models import Clip
+    from tests.factories import UserFactory
+
+    room, recording = recorded_space(tones=[(LOW, 10.0), (HIGH, 20.0)], title="Clip me")
+    person = UserFactory(profile="Cleo Clipper")
+    page = signed_in_page(person, f"/s/{room.slug}/#t=12")
+    page.wait_for_function("!document.querySelector('[data-replay-play]').disabled")
+    assert 11 <= current_time(page) <= 13  # the #t= link starts there
+    page.get_by_test_id("clip-panel").locator("summary").click()
+    page.locator("[data-clip-length]").fill("8")
+    page.get_by_test_id("clip-make").click()
+    link = page.get_by_test_id("clip-link")
+    expect(link).to_be_visible(timeout=20_000)
+    expect(page.get_by_test_id("clip-status")).to_have_text("Your clip is ready.")
+    clip = Clip.objects.get()
+    assert (round(clip.start), clip.duration, clip.creator) == (12, 8.0, person)
+    link.click()
+    page.wait_for_url(f"**/c/{clip.slug}/")
+    expect(page.get_by_test_id("clip-state")).to_contain_text("clipped by Cleo Clipper")
+    played = page.evaluate(
+        """async () => {
+            const audio = document.querySelector("[data-clip-audio]");
+            const context = new AudioContext();
+            const analyser = context.createAnalyser();
+            analyser.fftSize = 8192;
+            context.createMediaElementSource(audio).connect(analyser);
+            analyser.connect(context.destination);
+            await audio.play();
+            await new Promise((r) => setTimeout(r, 1500));
+            const bins = new Float32Array(analyser.frequencyBinCount);
+            analyser.getFloatFrequencyData(bins);
+            let best = 0;
+            for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+            return {peak: best * context.sampleRate / analyser.fftSize, duration: audio.duration};
+        }"""
+    )
+    # the clip is of the second part: 1320 Hz, 8 s long
+    assert abs(played["peak"] - HIGH) < 40, played
+    assert played["duration"] == pytest.approx(8.0, abs=0.2)

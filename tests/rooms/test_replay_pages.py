@@ -510,3 +510,43 @@ def test_stage_members_are_listed_on_a_clip_page(django_capture_on_commit_callba
     page = Client().get(f"/c/{clip.slug}/").content.decode()
     assert "Ana Speaker" in page
     assert room.host.display_name in page
+
+
+def test_clip_plays_count_once_a_day_and_show_in_the_hosts_list_not_in_replay_plays():
+    room, recording = recorded_space()
+    clip = Clip.objects.create(
+        recording=recording,
+        room=room,
+        start=0,
+        duration=5,
+        state=Clip.State.READY,
+        audio_file="audio.m4a",
+    )
+    listener = Client()
+    listener.force_login(UserFactory())
+    play = reverse("clip_play", args=[clip.slug])
+    assert listener.post(play).json() == {"counted": True}
+    assert listener.post(play).json() == {"counted": False}
+    guest = Client()
+    guest.get(f"/s/{room.slug}/")  # a guest id
+    assert guest.post(play).json() == {"counted": True}
+    host = Client()
+    host.force_login(room.host)
+    page = host.get(f"/s/{room.slug}/").content.decode()
+    assert "2 plays" in page
+    assert re.search(r'data-testid="play-count">Played 0 times<', page)
+
+
+def test_the_clip_page_of_a_space_that_asks_listeners_to_sign_in():
+    room, recording = recorded_space(guests_may_listen=False)
+    clip = Clip.objects.create(
+        recording=recording,
+        room=room,
+        start=0,
+        duration=5,
+        state=Clip.State.READY,
+        audio_file="audio.m4a",
+    )
+    page = Client().get(f"/c/{clip.slug}/").content.decode()
+    assert 'data-testid="sign-in-prompt"' in page and "data-clip-audio" not in page
+    assert Client().get(f"/c/{clip.slug}/audio.m4a").status_code == 403
