@@ -279,7 +279,7 @@ class ReportAdmin(ServiceActionsMixin, ReadOnlyAdmin, admin.ModelAdmin):
     def recording_evidence(self, report: Report) -> str:
         """The clip, or 30 s of the Space's recording around the report's offset, as a player
         (a media fragment `#t=start,end` on the recording's .m4a)."""
-        from rooms import recordings
+        from rooms import recordings, replay
         from rooms.models import Clip, Recording
 
         clip = report.clip
@@ -292,7 +292,7 @@ class ReportAdmin(ServiceActionsMixin, ReadOnlyAdmin, admin.ModelAdmin):
             )
         if report.offset is None or report.room is None:
             return "—"
-        recording = recordings.recording_of(report.room)
+        recording = replay.recording_of(report.room)
         if recording is None or recording.state != Recording.State.READY:
             state = recording.get_state_display() if recording else _("no recording")
             return format_html("{} ({})", _("The recording is not available"), state)

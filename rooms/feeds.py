@@ -24,7 +24,7 @@ from django.views.decorators.http import require_safe
 from accounts.models import User
 from spaces_project import ratelimit
 
-from . import recordings
+from . import recordings, replay
 from .models import Recording, Room
 
 ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
@@ -91,11 +91,11 @@ def feed_xml(request: HttpRequest, host: User) -> bytes:
     _sub(image_element, "url", image)
     _sub(image_element, "title", f"{name} on Spaces")
     _sub(image_element, "link", profile_url)
-    storage = recordings.recording_storage()
+    storage = replay.storage()
     for recording in items:
         room = recording.room
         try:
-            length = storage.size(recordings.storage_name(recording, recording.audio_file))
+            length = storage.size(replay.stored_name(recording, recording.audio_file))
         except (FileNotFoundError, OSError):
             continue
         page = request.build_absolute_uri(reverse("space_public", args=[room.slug]))

@@ -1,4 +1,5 @@
-"""Recorded Spaces, replays and clips: the services the pages call.
+"""Recorded Spaces, replays and clips: the services the pages call (the contract's functions;
+the reads the pages need besides are in rooms/replay.py).
 
 Files live in `storages["recordings"]` under `Recording.prefix` (the VOD playlist, its segments,
 the assembled `.m4a`) and clips under `<prefix>/clips/`. Pages reach them through
@@ -12,18 +13,16 @@ Effects and events, per service:
 - `clip_cut`: the clip's `.m4a` in storage, state ready (or failed); who spoke in it.
 - `delete_recording` / `take_down_recording` / `take_down_clip`: files removed from storage,
   state deleted/removed (take-downs write the moderation audit log).
-- `count_play` / `count_clip_play`: one ReplayPlay per listener per day.
+- `count_play`: one ReplayPlay per listener per day.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import shutil
 
 import av
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.db import IntegrityError, transaction
@@ -34,7 +33,7 @@ from django.utils.translation import gettext as _
 
 from spaces_project import ratelimit
 
-from . import events, live
+from . import events
 from .exceptions import ActionRefused, Code
 from .models import ON_STAGE, Clip, Participant, Recording, ReplayPlay, Role, Room, RoomEvent
 from .visibility import room_visible_to
@@ -42,7 +41,6 @@ from .visibility import room_visible_to
 logger = logging.getLogger(__name__)
 
 CLIP_RATE = (10, 3600)  # clips a person may make per hour
-CLIP_KEY_PREFIX = "k"  # ReplayPlay keys of clip plays: "k<clip id>-<hash>"; replays: hex
 
 
 def recording_storage() -> Storage:
@@ -353,18 +351,6 @@ def clip_audio_url(clip: Clip) -> str:
 # Plays
 
 
-def listener_key(request: HttpRequest) -> str | None:
-    """Who is playing: the account, else the guest id of the signed cookie."""
-    if request.user.is_authenticated:
-        who = f"user:{request.user.pk}"
-    else:
-        guest = live.guest_id_from_cookie(request.COOKIES.get(live.GUEST_COOKIE))
-        if guest is None:
-            return None
-        who = f"guest:{guest}"
-    return hashlib.sha256(f"{settings.SECRET_KEY}:{who}".encode()).hexdigest()
-
-
 def _count(recording: Recording, key: str) -> bool:
     try:
         with transaction.atomic():
@@ -376,41 +362,9 @@ def _count(recording: Recording, key: str) -> bool:
 
 def count_play(*, recording: Recording, request: HttpRequest) -> bool:
     """Count one play of the replay, once per person or guest per day. True if counted."""
+    from .replay import listener_key
+
     key = listener_key(request)
     if key is None or recording.state != Recording.State.READY:
         return False
     return _count(recording, key[:32])
-
-
-def count_clip_play(*, clip: Clip, request: HttpRequest) -> bool:
-    """Count one play of a clip, once per person or guest per day (kept with the replay's
-    plays, under a key that names the clip)."""
-    key = listener_key(request)
-    if key is None or clip.state != Clip.State.READY:
-        return False
-    return _count(clip.recording, f"{CLIP_KEY_PREFIX}{clip.pk}-{key}"[:32])
-
-
-def replay_play_count(recording: Recording) -> int:
-    return recording.plays.exclude(key__startswith=CLIP_KEY_PREFIX).count()
-
-
-def clip_play_counts(clips: list[Clip]) -> dict[int, int]:
-    counts: dict[int, int] = {}
-    if not clips:
-        return counts
-    keys = ReplayPlay.objects.filter(
-        recording_id__in={c.recording_id for c in clips}, key__startswith=CLIP_KEY_PREFIX
-    ).values_list("key", flat=True)
-    for key in keys:
-        clip_id = key[len(CLIP_KEY_PREFIX) :].split("-", 1)[0]
-        if clip_id.isdigit():
-            counts[int(clip_id)] = counts.get(int(clip_id), 0) + 1
-    return counts
-
-
-def recording_of(room: Room) -> Recording | None:
-    try:
-        return room.recording
-    except Recording.DoesNotExist:
-        return None

@@ -7,11 +7,39 @@ from when to when (and whether they were recorded), the posts and pins at their 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .models import ON_STAGE, Clip, Post, Recording, Role, Room, RoomEvent
+from django.conf import settings
+from django.core.files.storage import Storage, storages
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from . import live
+from .models import ON_STAGE, Clip, Post, Recording, ReplayPlay, Role, Room, RoomEvent
+
+# ReplayPlay keys: a replay's are hex digests; a clip's "k<clip id>-<digest>" (same table).
+CLIP_KEY_PREFIX = "k"
+
+
+def storage() -> Storage:
+    return storages["recordings"]
+
+
+def stored_name(recording: Recording, name: str) -> str:
+    """The storage name of a file of the recording (or one of its clips)."""
+    return f"{recording.prefix.strip('/')}/{name}"
+
+
+def recording_of(room: Room) -> Recording | None:
+    try:
+        return room.recording
+    except Recording.DoesNotExist:
+        return None
+
 
 # Events whose data carries the person's new role (`role`) for `target`.
 ROLE_VERBS = {
@@ -62,7 +90,7 @@ def timeline(recording: Recording) -> dict[str, Any]:
     on_stage: dict[int, _Turn] = {}
     consent: dict[int, bool] = {}
 
-    def close(user_id: int, at: float) -> None:
+    def close(user_id: int, at: float, *, announce: bool = True) -> None:
         turn = on_stage.pop(user_id, None)
         if turn is None:
             return
@@ -77,7 +105,7 @@ def timeline(recording: Recording) -> dict[str, Any]:
                     "recorded": turn.recorded,
                 }
             )
-        if 0 <= at <= duration:
+        if announce and 0 <= at <= duration:
             items.append({"at": end, "kind": "left_stage", "person": _person(turn.user)})
 
     def open_turn(user, at: float, role: str) -> None:
@@ -112,8 +140,7 @@ def timeline(recording: Recording) -> dict[str, Any]:
             consent[event.actor_id] = chosen
             turn = on_stage.get(event.actor_id)
             if turn is not None and turn.recorded != chosen:
-                close(event.actor_id, at)  # a new turn from now, recorded or not
-                items.pop()  # not a real stage change
+                close(event.actor_id, at, announce=False)  # a new turn from now, recorded or not
                 on_stage[event.actor_id] = _Turn(user=event.actor, start=at, recorded=chosen)
         elif event.verb == "post_pinned":
             post = Post.objects.filter(pk=event.data.get("post"), deleted_at__isnull=True)
@@ -166,8 +193,6 @@ def speakers_between(recording: Recording, start: float, end: float) -> list[dic
 
 def host_clips(room: Room) -> list[Clip]:
     """The host's list: every clip of the Space with its plays (`plays`), newest first."""
-    from .recordings import clip_play_counts
-
     clips = list(
         Clip.objects.filter(room=room).select_related("creator__profile").order_by("-created_at")
     )
@@ -175,3 +200,53 @@ def host_clips(room: Room) -> list[Clip]:
     for clip in clips:
         clip.plays = counts.get(clip.pk, 0)
     return clips
+
+
+# Plays
+
+
+def listener_key(request: HttpRequest) -> str | None:
+    """Who is playing, as a keyed hash: the account, else the guest id of the signed cookie."""
+    if request.user.is_authenticated:
+        who = f"user:{request.user.pk}"
+    else:
+        guest = live.guest_id_from_cookie(request.COOKIES.get(live.GUEST_COOKIE))
+        if guest is None:
+            return None
+        who = f"guest:{guest}"
+    return hashlib.sha256(f"{settings.SECRET_KEY}:{who}".encode()).hexdigest()
+
+
+def count_clip_play(*, clip: Clip, request: HttpRequest) -> bool:
+    """Count one play of a clip, once per person or guest per day. True if counted."""
+    key = listener_key(request)
+    if key is None or clip.state != Clip.State.READY:
+        return False
+    try:
+        with transaction.atomic():
+            ReplayPlay.objects.create(
+                recording_id=clip.recording_id,
+                key=f"{CLIP_KEY_PREFIX}{clip.pk}-{key}"[:32],
+                day=timezone.localdate(),
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def replay_play_count(recording: Recording) -> int:
+    return recording.plays.exclude(key__startswith=CLIP_KEY_PREFIX).count()
+
+
+def clip_play_counts(clips: list[Clip]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    if not clips:
+        return counts
+    keys = ReplayPlay.objects.filter(
+        recording_id__in={c.recording_id for c in clips}, key__startswith=CLIP_KEY_PREFIX
+    ).values_list("key", flat=True)
+    for key in keys:
+        clip_id = key[len(CLIP_KEY_PREFIX) :].split("-", 1)[0]
+        if clip_id.isdigit():
+            counts[int(clip_id)] = counts.get(int(clip_id), 0) + 1
+    return counts

@@ -58,7 +58,7 @@ def may_hear(request: HttpRequest, room: Room) -> bool:
 
 def _serve(request: HttpRequest, storage_name: str) -> HttpResponse:
     """A stored file, whole or the byte range asked for (players seek in the .m4a)."""
-    storage = recordings.recording_storage()
+    storage = replay.storage()
     try:
         file = storage.open(storage_name, "rb")
     except FileNotFoundError:
@@ -96,21 +96,21 @@ def _serve(request: HttpRequest, storage_name: str) -> HttpResponse:
 @require_safe
 def recording_file(request: HttpRequest, slug: str, name: str) -> HttpResponse:
     room = selectors.visible_room_by_slug(slug, request.user)
-    recording = recordings.recording_of(room)
+    recording = replay.recording_of(room)
     if recording is None or recording.state != Recording.State.READY:
         raise Http404("No recording.")
     if not may_hear(request, room):
         raise PermissionDenied("Sign in to listen to this recording.")
     if not FILE_NAME.fullmatch(name):
         raise Http404("No such file.")
-    return _serve(request, recordings.storage_name(recording, name))
+    return _serve(request, replay.stored_name(recording, name))
 
 
 # The replay page (called by rooms.views.space_public for an ended, recorded Space)
 
 
 def replay_page(request: HttpRequest, room: Room, context: dict) -> HttpResponse:
-    recording = recordings.recording_of(room)
+    recording = replay.recording_of(room)
     is_host = request.user.is_authenticated and request.user.pk == room.host_id
     context = {**context, "recording": recording, "is_host": is_host}
     if recording is not None and recording.state == Recording.State.READY:
@@ -132,7 +132,7 @@ def replay_page(request: HttpRequest, room: Room, context: dict) -> HttpResponse
                 "maxClip": Clip.MAX_SECONDS,
             }
         if is_host:
-            context["play_count"] = recordings.replay_play_count(recording)
+            context["play_count"] = replay.replay_play_count(recording)
     if is_host and recording is not None:
         context["host_clips"] = replay.host_clips(room)
     # the player sets the lock screen itself, with seek controls (static/js/replay.js)
@@ -144,7 +144,7 @@ def replay_page(request: HttpRequest, room: Room, context: dict) -> HttpResponse
 @require_POST
 def replay_play(request: HttpRequest, slug: str) -> JsonResponse:
     room = selectors.visible_room_by_slug(slug, request.user)
-    recording = recordings.recording_of(room)
+    recording = replay.recording_of(room)
     if recording is None or recording.state != Recording.State.READY:
         raise Http404("No recording.")
     if not may_hear(request, room):
@@ -267,7 +267,7 @@ def clip_audio(request: HttpRequest, slug: str) -> HttpResponse:
         raise Http404("No audio.")
     if not may_hear(request, clip.room):
         raise PermissionDenied("Sign in to listen to this clip.")
-    return _serve(request, recordings.storage_name(clip.recording, clip.audio_file))
+    return _serve(request, replay.stored_name(clip.recording, clip.audio_file))
 
 
 @ratelimit.per_ip("replay_play", setting="SPACES_PUBLIC_PAGE_RATE")
@@ -278,4 +278,4 @@ def clip_play(request: HttpRequest, slug: str) -> JsonResponse:
         raise Http404("No audio.")
     if not may_hear(request, clip.room):
         raise PermissionDenied("Sign in to listen to this clip.")
-    return JsonResponse({"counted": recordings.count_clip_play(clip=clip, request=request)})
+    return JsonResponse({"counted": replay.count_clip_play(clip=clip, request=request)})

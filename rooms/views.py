@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import User
 from spaces_project import ratelimit
 
-from . import cards, ice, insights, live, recordings, replay_views, selectors, services
+from . import cards, ice, insights, live, replay, replay_views, selectors, services
 from . import search as space_search
 from .calendar import space_ics
 from .exceptions import ActionRefused
@@ -358,7 +358,7 @@ def _og_description(page: selectors.PublicPage) -> str:
         when = room.scheduled_for.strftime("%a %d %b %Y, %H:%M UTC")
         return f"A Space hosted by {host} · starts {when}{recorded}"
     if room.record and room.state == Room.State.ENDED:
-        recording = recordings.recording_of(room)
+        recording = replay.recording_of(room)
         if recording is not None and recording.is_playable:
             return f"Replay of a Space hosted by {host} · Recorded"
     return f"A Space hosted by {host} · ended{recorded}"

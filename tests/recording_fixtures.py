@@ -19,7 +19,7 @@ from django.utils import timezone
 from rooms.media.hls import HlsSegmenter
 from rooms.media.mixer import SAMPLE_RATE
 from rooms.models import Recording, Room
-from rooms.recordings import recording_storage
+from rooms.replay import storage as recording_storage
 from tests.factories import RoomFactory
 
 BLOCK = 960  # 20 ms

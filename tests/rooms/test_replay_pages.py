@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from moderation.models import ModerationAction
-from rooms import recordings
+from rooms import recordings, replay
 from rooms.models import Clip, Recording, Room, RoomEvent, SpaceAccess
 from tests.factories import ParticipantFactory, PostFactory, RoomFactory, UserFactory
 from tests.recording_fixtures import recorded_space
@@ -29,7 +29,7 @@ def replay_data(response) -> dict:
 
 
 def files_of(recording: Recording) -> list[str]:
-    storage = recordings.recording_storage()
+    storage = replay.storage()
     try:
         folders, files = storage.listdir(recording.prefix)
     except FileNotFoundError:
@@ -550,3 +550,17 @@ def test_the_clip_page_of_a_space_that_asks_listeners_to_sign_in():
     page = Client().get(f"/c/{clip.slug}/").content.decode()
     assert 'data-testid="sign-in-prompt"' in page and "data-clip-audio" not in page
     assert Client().get(f"/c/{clip.slug}/audio.m4a").status_code == 403
+
+
+def test_the_host_also_deletes_a_recording_that_failed_or_is_being_prepared():
+    for state in (Recording.State.FAILED, Recording.State.ASSEMBLING):
+        room, recording = recorded_space(state=state)
+        host = Client()
+        host.force_login(room.host)
+        page = host.get(f"/s/{room.slug}/").content.decode()
+        assert 'data-testid="recording-delete"' in page
+        assert 'data-testid="play-count"' not in page
+        host.post(reverse("recording_delete", args=[room.slug]), {"confirm": "yes"})
+        recording.refresh_from_db()
+        assert recording.state == Recording.State.DELETED
+        assert files_of(recording) == []
