@@ -7,6 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from playwright.sync_api import expect
 
 from rooms import recordings, services
+from tests.browser.test_a11y_browser import serious_violations
+from tests.browser.test_room_layout_browser import PHONE, check_fits
 from tests.factories import ParticipantFactory, RoomFactory, UserFactory
 
 
@@ -42,6 +44,8 @@ def test_a_speaker_is_asked_and_the_choice_shows_on_their_tile(signed_in_page):
     dialog = speaker_page.get_by_test_id("consent-dialog")
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text("This Space is recorded")
+    check_fits(speaker_page, PHONE["width"], "consent dialog")
+    assert serious_violations(speaker_page) == []
     speaker_page.get_by_test_id("consent-no").click()
     expect(dialog).to_be_hidden()
     choices = [json.loads(f) for f in sent if '"recording_consent"' in f]
@@ -56,3 +60,35 @@ def test_a_speaker_is_asked_and_the_choice_shows_on_their_tile(signed_in_page):
     expect(host_page.locator(f"{tile} [data-testid=tile-not-recorded]")).to_have_count(1)
     off_the_page_loop(recordings.set_recording_consent, room=room, user=listener, consent=True)
     expect(host_page.locator(f"{tile} [data-testid=tile-recorded]")).to_have_count(1)
+
+
+def test_a_listener_clips_the_last_30_seconds_of_a_live_recorded_space(signed_in_page):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from rooms.models import Clip, Recording
+    from tests.recording_fixtures import write_recording
+
+    room = RoomFactory(title="Taped and live", record=True)
+    recording = write_recording(
+        room,
+        tones=[(440.0, 40.0)],
+        state=Recording.State.RECORDING,
+        started_at=timezone.now() - timedelta(seconds=40),
+    )
+    Recording.objects.filter(pk=recording.pk).update(audio_file="")  # only segments so far
+    listener = UserFactory(profile="Lou Listener")
+    ParticipantFactory(room=room, user=listener, role="listener")
+    page = signed_in_page(listener, f"/rooms/{room.slug}/")
+    button = page.get_by_test_id("live-clip-button")
+    expect(button).to_be_visible()
+    check_fits(page, PHONE["width"], "live recorded Space")
+    button.click()
+    expect(page.get_by_test_id("live-clip-link")).to_be_visible(timeout=20_000)
+    clip = Clip.objects.get()
+    # the last 30 s of what was recorded (page load and click take a few seconds here)
+    assert clip.duration == 30 and 9 <= clip.start <= 25 and clip.state == "ready"
+    page.get_by_test_id("live-clip-link").click()
+    page.wait_for_url(f"**/c/{clip.slug}/")
+    expect(page.get_by_test_id("clip-audio")).to_be_visible()
