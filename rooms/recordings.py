@@ -136,9 +136,9 @@ def create_clip(*, user, room: Room, start: float | None, duration: float) -> Cl
     clip = Clip.objects.create(
         recording=recording, room=room, creator=user, start=start, duration=duration
     )
-    from .tasks import clip_cut
+    from .tasks import cut_clip
 
-    transaction.on_commit(lambda: clip_cut.delay(clip.pk))
+    transaction.on_commit(lambda: cut_clip.delay(clip.pk))
     return clip
 
 
@@ -341,7 +341,13 @@ def take_down_clip(*, clip: Clip, staff, reason: str) -> Clip:
 
 
 def recording_url(recording: Recording, name: str) -> str:
-    return reverse("recording_file", args=[recording.room.slug, name])
+    """The VOD playlist, the whole audio, or a segment (named in the playlist, relative to it)."""
+    slug = recording.room.slug
+    if name == recording.playlist:
+        return reverse("space_replay_playlist", args=[slug])
+    if name == recording.audio_file:
+        return reverse("space_replay_audio", args=[slug])
+    return reverse("space_replay_segment", args=[slug, name])
 
 
 def clip_audio_url(clip: Clip) -> str:

@@ -1,8 +1,9 @@
 """Replays at the Space's own link, recording files, clips and the host's recording controls.
 
     /s/<slug>/                      an ended, recorded Space: its replay (or what became of it)
-    GET  /s/<slug>/recording/<name> the VOD playlist, its segments, the .m4a (byte ranges)
-    POST /s/<slug>/replay/play/     the player's first play: one count per person a day
+    GET  /s/<slug>/replay/replay.m3u8, /s/<slug>/replay/<segment>, /s/<slug>/replay/audio.m4a
+                                    the VOD playlist, its segments, the .m4a (byte ranges)
+    POST /s/<slug>/plays/           the player's first play: one count per person a day
     POST /s/<slug>/clips/           make a clip (JSON answer: where to follow it)
     POST /s/<slug>/recording/delete/  the host deletes the recording
     GET  /c/<slug>/                 a clip's page (410 once deleted or taken down)
@@ -45,7 +46,7 @@ CONTENT_TYPES = {
     ".mp4": "audio/mp4",
     ".m4a": "audio/mp4",
 }
-FILE_NAME = re.compile(r"[\w-]{1,80}\.(m3u8|m4s|mp4|m4a)")
+SEGMENT_NAME = re.compile(r"[0-9a-f]{1,16}-(?:init\.mp4|\d{1,12}\.m4s)")
 RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
@@ -101,7 +102,13 @@ def recording_file(request: HttpRequest, slug: str, name: str) -> HttpResponse:
         raise Http404("No recording.")
     if not may_hear(request, room):
         raise PermissionDenied("Sign in to listen to this recording.")
-    if not FILE_NAME.fullmatch(name):
+    if name == "playlist":
+        name = recording.playlist
+    elif name == "audio":
+        name = recording.audio_file
+    elif not SEGMENT_NAME.fullmatch(name):
+        raise Http404("No such file.")
+    if not name:
         raise Http404("No such file.")
     return _serve(request, replay.stored_name(recording, name))
 

@@ -43,7 +43,7 @@ def insights_sample() -> int:
 
 
 @shared_task(ignore_result=True)
-def clip_cut(clip_id: int) -> None:
+def cut_clip(clip_id: int) -> None:
     """Cut one clip out of its recording (queued after the commit that asked for it)."""
     from .recordings import clip_cut as cut
 

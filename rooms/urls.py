@@ -34,8 +34,22 @@ urlpatterns = [
         replay_views.recording_delete,
         name="recording_delete",
     ),
-    path("s/<str:slug>/recording/<str:name>", replay_views.recording_file, name="recording_file"),
-    path("s/<str:slug>/replay/play/", replay_views.replay_play, name="replay_play"),
+    path(
+        "s/<str:slug>/replay/replay.m3u8",
+        replay_views.recording_file,
+        {"name": "playlist"},
+        name="space_replay_playlist",
+    ),
+    path(
+        "s/<str:slug>/replay/audio.m4a",
+        replay_views.recording_file,
+        {"name": "audio"},
+        name="space_replay_audio",
+    ),
+    path(
+        "s/<str:slug>/replay/<str:name>", replay_views.recording_file, name="space_replay_segment"
+    ),
+    path("s/<str:slug>/plays/", replay_views.replay_play, name="replay_play"),
     path("s/<str:slug>/clips/", replay_views.clip_create, name="clip_create"),
     path("c/<str:slug>/", replay_views.clip_page, name="clip_page"),
     path("c/<str:slug>/audio.m4a", replay_views.clip_audio, name="clip_audio"),

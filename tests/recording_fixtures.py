@@ -36,7 +36,7 @@ def tone_samples(tones: list[tuple[float, float]]) -> np.ndarray:
 def _segments(samples: np.ndarray, segment_seconds: float) -> tuple[dict[str, bytes], str]:
     files: dict[str, bytes] = {}
     segmenter = HlsSegmenter(
-        stream="rec",
+        stream="5ec0",
         write=files.__setitem__,
         segment_seconds=segment_seconds,
         window=100_000,
@@ -96,8 +96,8 @@ def write_recording(
     prefix = f"{room.pk}-{secrets.token_hex(4)}"
     storage = recording_storage()
     files, playlist = _segments(samples, segment_seconds)
-    files["vod.m3u8"] = playlist.encode()
-    files["audio.m4a"] = _m4a(samples)
+    files["replay.m3u8"] = playlist.encode()
+    files["replay.m4a"] = _m4a(samples)
     for name, data in files.items():
         storage.save(f"{prefix}/{name}", ContentFile(data))
     started_at = started_at or room.started_at or timezone.now() - timedelta(hours=1)
@@ -107,8 +107,8 @@ def write_recording(
         prefix=prefix,
         started_at=started_at,
         duration=duration,
-        playlist="vod.m3u8",
-        audio_file="audio.m4a",
+        playlist="replay.m3u8",
+        audio_file="replay.m4a",
         storage_bytes=sum(len(d) for d in files.values()),
         ready_at=timezone.now() if state == Recording.State.READY else None,
     )

@@ -146,7 +146,7 @@ def test_the_replay_and_clip_pages_fit_a_phone_and_pass_axe(new_page, signed_in_
         start=3,
         duration=20,
         state=Clip.State.READY,
-        audio_file="audio.m4a",
+        audio_file="replay.m4a",
         speakers=[{"handle": host.username, "name": host.display_name}],
     )
     pages = {}

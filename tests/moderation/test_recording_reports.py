@@ -28,7 +28,7 @@ def test_a_report_during_a_replay_keeps_the_players_position_and_staff_hear_30_s
     admin.force_login(staff)
     page = admin.get(f"/admin/moderation/report/{report.pk}/change/").content.decode()
     src = re.search(r'<audio controls preload="metadata" src="([^"]+)"', page).group(1)
-    assert src == f"/s/{room.slug}/recording/audio.m4a#t=27,57"
+    assert src == f"/s/{room.slug}/replay/audio.m4a#t=27,57"
     assert admin.get(src.split("#")[0]).status_code == 200
 
 
@@ -47,7 +47,7 @@ def test_a_clip_is_reported_as_a_clip_and_staff_hear_the_clip():
         start=10,
         duration=8,
         state=Clip.State.READY,
-        audio_file="audio.m4a",  # any playable file of the recording
+        audio_file="replay.m4a",  # any playable file of the recording
     )
     person = UserFactory()
     client = Client()

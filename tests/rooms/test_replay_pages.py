@@ -48,7 +48,7 @@ def test_a_guest_gets_the_player_of_a_ready_recording_at_the_same_link(client):
     assert 'data-testid="replay"' in page
     assert 'data-testid="rec-badge"' in page
     data = replay_data(response)
-    assert data["playlist"] == f"/s/{room.slug}/recording/vod.m3u8"
+    assert data["playlist"] == f"/s/{room.slug}/replay/replay.m3u8"
     assert data["duration"] == pytest.approx(recording.duration)
     # no clip button for a guest, but the replay still plays
     assert data["clip"] == ""
@@ -60,7 +60,7 @@ def test_a_guest_gets_the_player_of_a_ready_recording_at_the_same_link(client):
     text = b"".join(playlist.streaming_content).decode()
     assert "#EXT-X-ENDLIST" in text
     segment = next(line for line in text.splitlines() if line.endswith(".m4s"))
-    assert client.get(f"/s/{room.slug}/recording/{segment}").status_code == 200
+    assert client.get(f"/s/{room.slug}/replay/{segment}").status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -81,7 +81,7 @@ def test_each_state_of_a_recording_says_what_became_of_it(client, state, words):
     assert words in page
     assert 'data-testid="replay"' not in page
     # and nothing of it is served
-    assert client.get(f"/s/{room.slug}/recording/vod.m3u8").status_code == 404
+    assert client.get(f"/s/{room.slug}/replay/replay.m3u8").status_code == 404
 
 
 def test_an_ended_space_that_was_not_recorded_keeps_the_ended_page(client):
@@ -203,15 +203,15 @@ def test_a_private_recording_is_only_for_those_let_in():
     response = stranger.get(f"/s/{room.slug}/")
     assert response.status_code == 403
     assert 'data-testid="replay"' not in response.content.decode()
-    assert stranger.get(f"/s/{room.slug}/recording/vod.m3u8").status_code == 404
-    assert stranger.get(f"/s/{room.slug}/recording/audio.m4a").status_code == 404
-    assert Client().get(f"/s/{room.slug}/recording/audio.m4a").status_code == 404
+    assert stranger.get(f"/s/{room.slug}/replay/replay.m3u8").status_code == 404
+    assert stranger.get(f"/s/{room.slug}/replay/audio.m4a").status_code == 404
+    assert Client().get(f"/s/{room.slug}/replay/audio.m4a").status_code == 404
     let_in = UserFactory()
     SpaceAccess.objects.create(room=room, user=let_in, status=SpaceAccess.Status.APPROVED)
     friend = Client()
     friend.force_login(let_in)
     assert 'data-testid="replay"' in friend.get(f"/s/{room.slug}/").content.decode()
-    assert friend.get(f"/s/{room.slug}/recording/audio.m4a").status_code == 200
+    assert friend.get(f"/s/{room.slug}/replay/audio.m4a").status_code == 200
 
 
 def test_an_unlisted_recording_plays_for_anyone_with_the_link_but_is_not_in_the_feed(client):
@@ -226,23 +226,23 @@ def test_guests_off_means_guests_sign_in_to_replay(client):
     page = client.get(f"/s/{room.slug}/").content.decode()
     assert 'data-testid="sign-in-prompt"' in page
     assert 'data-testid="replay"' not in page
-    assert client.get(f"/s/{room.slug}/recording/vod.m3u8").status_code == 403
+    assert client.get(f"/s/{room.slug}/replay/replay.m3u8").status_code == 403
     client.force_login(UserFactory())
     assert 'data-testid="replay"' in client.get(f"/s/{room.slug}/").content.decode()
-    assert client.get(f"/s/{room.slug}/recording/vod.m3u8").status_code == 200
+    assert client.get(f"/s/{room.slug}/replay/replay.m3u8").status_code == 200
 
 
 def test_file_names_outside_the_recording_are_refused(client):
     room, _ = recorded_space()
     for name in ["..%2Fsecret.m4a", "vod.txt", "x.py"]:
-        assert client.get(f"/s/{room.slug}/recording/{name}").status_code == 404
+        assert client.get(f"/s/{room.slug}/replay/{name}").status_code == 404
 
 
 def test_the_m4a_is_served_in_byte_ranges_for_seeking(client):
     room, recording = recorded_space()
-    whole = client.get(f"/s/{room.slug}/recording/audio.m4a")
+    whole = client.get(f"/s/{room.slug}/replay/audio.m4a")
     size = int(whole["Content-Length"])
-    part = client.get(f"/s/{room.slug}/recording/audio.m4a", HTTP_RANGE="bytes=100-199")
+    part = client.get(f"/s/{room.slug}/replay/audio.m4a", HTTP_RANGE="bytes=100-199")
     assert part.status_code == 206
     assert part["Content-Range"] == f"bytes 100-199/{size}"
     assert len(part.content) == 100
@@ -520,7 +520,7 @@ def test_clip_plays_count_once_a_day_and_show_in_the_hosts_list_not_in_replay_pl
         start=0,
         duration=5,
         state=Clip.State.READY,
-        audio_file="audio.m4a",
+        audio_file="replay.m4a",
     )
     listener = Client()
     listener.force_login(UserFactory())
@@ -545,7 +545,7 @@ def test_the_clip_page_of_a_space_that_asks_listeners_to_sign_in():
         start=0,
         duration=5,
         state=Clip.State.READY,
-        audio_file="audio.m4a",
+        audio_file="replay.m4a",
     )
     page = Client().get(f"/c/{clip.slug}/").content.decode()
     assert 'data-testid="sign-in-prompt"' in page and "data-clip-audio" not in page
