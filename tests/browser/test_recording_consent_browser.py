@@ -60,6 +60,11 @@ def test_a_speaker_is_asked_and_the_choice_shows_on_their_tile(signed_in_page):
     expect(host_page.locator(f"{tile} [data-testid=tile-not-recorded]")).to_have_count(1)
     off_the_page_loop(recordings.set_recording_consent, room=room, user=listener, consent=True)
     expect(host_page.locator(f"{tile} [data-testid=tile-recorded]")).to_have_count(1)
+    # the choice is in the snapshot: a reload asks nothing and shows it
+    speaker_page.reload()
+    expect(speaker_page.locator(f"{tile} [data-testid=tile-recorded]")).to_have_count(1)
+    expect(speaker_page.get_by_test_id("consent-leave-out")).to_be_visible()
+    expect(speaker_page.get_by_test_id("consent-dialog")).to_have_count(0)
 
 
 def test_a_listener_clips_the_last_30_seconds_of_a_live_recorded_space(signed_in_page):
