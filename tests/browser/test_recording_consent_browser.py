@@ -15,8 +15,16 @@ from tests.factories import ParticipantFactory, RoomFactory, UserFactory
 def off_the_page_loop(call, **kwargs):
     """Run a service in another thread: Playwright's event loop holds this one, and a service
     broadcasts through async_to_sync after its commit."""
+    from django.db import connections
+
+    def run():
+        try:
+            return call(**kwargs)
+        finally:
+            connections.close_all()  # the thread's own connection, before it ends
+
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(call, **kwargs).result()
+        return pool.submit(run).result()
 
 
 def test_a_speaker_is_asked_and_the_choice_shows_on_their_tile(signed_in_page):
