@@ -135,7 +135,11 @@ def test_the_replay_and_clip_pages_fit_a_phone_and_pass_axe(new_page, signed_in_
     RoomEvent.objects.filter(pk=event.pk).update(
         created_at=recording.started_at + timedelta(seconds=1)
     )
-    post = PostFactory(room=room, author=speaker, text="Requests go in the posts! " * 4)
+    post = PostFactory(
+        room=room,
+        author=speaker,
+        text="<img src=x onerror=window.pwned=1> Requests go in the posts! " * 2,
+    )
     type(post).objects.filter(pk=post.pk).update(
         created_at=recording.started_at + timedelta(seconds=2)
     )
@@ -159,7 +163,11 @@ def test_the_replay_and_clip_pages_fit_a_phone_and_pass_axe(new_page, signed_in_
             "() => { const a = document.querySelector('[data-replay-audio]'); a.currentTime = 5; }"
         )
         page.wait_for_timeout(300)
-        assert page.get_by_test_id("replay-feed").locator("li").count() >= 2
+        feed = page.get_by_test_id("replay-feed")
+        assert feed.locator("li").count() >= 2
+        # a post is text, never markup
+        assert "<img src=x onerror=window.pwned=1>" in feed.inner_text()
+        assert feed.locator("img").count() == 0 and page.evaluate("window.pwned") is None
         check_fits(page, PHONE["width"], f"replay ({language})")
         assert serious_violations(page) == [], f"replay ({language})"
         if language == "fr":
@@ -203,6 +211,12 @@ def test_a_listener_clips_the_replay_and_the_clip_page_plays_it(signed_in_page):
     page = signed_in_page(person, f"/s/{room.slug}/#t=12")
     page.wait_for_function("!document.querySelector('[data-replay-play]').disabled")
     assert 11 <= current_time(page) <= 13  # the #t= link starts there
+    # a report from here says where the player is
+    page.get_by_test_id("replay-report").click()
+    page.wait_for_url(f"**/s/{room.slug}/report/?offset=12")
+    assert page.locator("input[name=offset]").input_value() == "12"
+    page.go_back()
+    page.wait_for_function("!document.querySelector('[data-replay-play]').disabled")
     page.get_by_test_id("clip-panel").locator("summary").click()
     page.locator("[data-clip-length]").fill("8")
     page.get_by_test_id("clip-make").click()
