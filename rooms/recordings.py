@@ -207,6 +207,9 @@ def _cut_audio(recording: Recording, start: float, duration: float) -> bytes:
         encoder.bit_rate = 64_000
         resampler = av.AudioResampler(format="fltp", layout="mono", rate=rate)
         end = start + duration
+        if recording.audio_file and start > 2 and stream.time_base:
+            # jump near the start (to a keyframe before it) instead of decoding from 0
+            container.seek(int((start - 2) / stream.time_base), stream=stream, backward=True)
         pts = 0
         for frame in container.decode(stream):
             if frame.time is None:
