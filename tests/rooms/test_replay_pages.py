@@ -564,3 +564,26 @@ def test_the_host_also_deletes_a_recording_that_failed_or_is_being_prepared():
         recording.refresh_from_db()
         assert recording.state == Recording.State.DELETED
         assert files_of(recording) == []
+
+
+def test_the_admin_lists_and_shows_recordings_and_clips():
+    room, recording = recorded_space(title="Admin view")
+    clip = Clip.objects.create(recording=recording, room=room, start=0, duration=5)
+    client = Client()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    for url in [
+        "/admin/rooms/recording/",
+        f"/admin/rooms/recording/{recording.pk}/change/",
+        "/admin/rooms/clip/",
+        f"/admin/rooms/clip/{clip.pk}/change/",
+    ]:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert "Admin view" in response.content.decode(), url
+    # without a reason, nothing is taken down
+    client.post(
+        "/admin/rooms/recording/",
+        {"action": "take_down", "_selected_action": [recording.pk], "reason": ""},
+    )
+    recording.refresh_from_db()
+    assert recording.state == Recording.State.READY
