@@ -432,7 +432,8 @@ def test_the_host_deletes_the_recording_and_every_file_goes(django_capture_on_co
     host.post(reverse("recording_delete", args=[room.slug]))
     recording.refresh_from_db()
     assert recording.state == Recording.State.READY
-    host.post(reverse("recording_delete", args=[room.slug]), {"confirm": "yes"})
+    with django_capture_on_commit_callbacks(execute=True):  # files may go after commit
+        host.post(reverse("recording_delete", args=[room.slug]), {"confirm": "yes"})
     recording.refresh_from_db()
     assert recording.state == Recording.State.DELETED
     assert files_of(recording) == []
@@ -452,15 +453,18 @@ def test_only_the_host_may_delete_the_recording():
     assert 'data-testid="recording-delete"' not in other.get(f"/s/{room.slug}/").content.decode()
 
 
-def test_staff_take_down_a_recording_from_the_admin_with_an_audit_entry():
+def test_staff_take_down_a_recording_from_the_admin_with_an_audit_entry(
+    django_capture_on_commit_callbacks,
+):
     room, recording = recorded_space()
     staff = UserFactory(is_staff=True, is_superuser=True)
     client = Client()
     client.force_login(staff)
-    response = client.post(
-        "/admin/rooms/recording/",
-        {"action": "take_down", "_selected_action": [recording.pk], "reason": "Hate speech"},
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/admin/rooms/recording/",
+            {"action": "take_down", "_selected_action": [recording.pk], "reason": "Hate speech"},
+        )
     assert response.status_code == 302
     recording.refresh_from_db()
     assert recording.state == Recording.State.REMOVED
@@ -476,15 +480,19 @@ def test_staff_take_down_a_clip_from_the_admin(django_capture_on_commit_callback
         clip = recordings.create_clip(user=UserFactory(), room=room, start=0, duration=5)
     clip.refresh_from_db()
     assert clip.state == Clip.State.READY
+    clip_file = replay.stored_name(recording, clip.audio_file)
+    assert replay.storage().exists(clip_file)
     staff = UserFactory(is_staff=True, is_superuser=True)
     client = Client()
     client.force_login(staff)
-    client.post(
-        "/admin/rooms/clip/",
-        {"action": "take_down", "_selected_action": [clip.pk], "reason": "Doxxing"},
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            "/admin/rooms/clip/",
+            {"action": "take_down", "_selected_action": [clip.pk], "reason": "Doxxing"},
+        )
     clip.refresh_from_db()
     assert clip.state == Clip.State.REMOVED
+    assert not replay.storage().exists(clip_file)
     assert ModerationAction.objects.filter(kind=ModerationAction.Kind.REMOVE_CLIP).exists()
     assert Client().get(f"/c/{clip.slug}/").status_code == 410
 
@@ -552,7 +560,9 @@ def test_the_clip_page_of_a_space_that_asks_listeners_to_sign_in():
     assert Client().get(f"/c/{clip.slug}/audio.m4a").status_code == 403
 
 
-def test_the_host_also_deletes_a_recording_that_failed_or_is_being_prepared():
+def test_the_host_also_deletes_a_recording_that_failed_or_is_being_prepared(
+    django_capture_on_commit_callbacks,
+):
     for state in (Recording.State.FAILED, Recording.State.ASSEMBLING):
         room, recording = recorded_space(state=state)
         host = Client()
@@ -560,7 +570,8 @@ def test_the_host_also_deletes_a_recording_that_failed_or_is_being_prepared():
         page = host.get(f"/s/{room.slug}/").content.decode()
         assert 'data-testid="recording-delete"' in page
         assert 'data-testid="play-count"' not in page
-        host.post(reverse("recording_delete", args=[room.slug]), {"confirm": "yes"})
+        with django_capture_on_commit_callbacks(execute=True):
+            host.post(reverse("recording_delete", args=[room.slug]), {"confirm": "yes"})
         recording.refresh_from_db()
         assert recording.state == Recording.State.DELETED
         assert files_of(recording) == []
