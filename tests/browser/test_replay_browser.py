@@ -65,6 +65,12 @@ def test_a_guest_replays_seeks_changes_speed_and_resumes(new_page):
     play.click()
     first = heard(page, LOW)
     assert first["time"] < 20
+    # the lock screen knows what plays, and may seek
+    session = page.evaluate(
+        "({title: navigator.mediaSession.metadata && navigator.mediaSession.metadata.title,"
+        " state: navigator.mediaSession.playbackState})"
+    )
+    assert session == {"title": "Taped talk", "state": "playing"}
 
     # the first play is counted, once, for this guest
     deadline = time.monotonic() + 5

@@ -47,6 +47,10 @@ def test_a_guest_gets_the_player_of_a_ready_recording_at_the_same_link(client):
     page = response.content.decode()
     assert 'data-testid="replay"' in page
     assert 'data-testid="rec-badge"' in page
+    assert 'og:description" content="Replay of a Space hosted by' in page
+    # the embed of an ended recorded Space leads to its replay
+    embed = client.get(f"/s/{room.slug}/embed/").content.decode()
+    assert 'data-testid="embed-replay"' in embed and 'data-testid="rec-badge"' in embed
     data = replay_data(response)
     assert data["playlist"] == f"/s/{room.slug}/replay/replay.m3u8"
     assert data["duration"] == pytest.approx(recording.duration)
