@@ -125,7 +125,9 @@ def replay_page(request: HttpRequest, room: Room, context: dict) -> HttpResponse
         if context["may_hear"]:
             context["replay"] = {
                 "slug": room.slug,
-                "playlist": recordings.recording_url(recording, recording.playlist),
+                "playlist": recordings.recording_url(recording, recording.playlist)
+                if recording.playlist
+                else "",
                 "audio": recordings.recording_url(recording, recording.audio_file)
                 if recording.audio_file
                 else "",

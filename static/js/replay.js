@@ -208,6 +208,7 @@ async function start() {
   durationText.textContent = clock(data.duration);
   let player = null;
   try {
+    if (!data.playlist) throw new Error("no playlist");
     player = await attachHls(audio, data.playlist, hlsScript);
   } catch {
     if (data.audio) audio.src = data.audio;  // neither MSE nor native HLS: the whole file
