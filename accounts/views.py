@@ -72,6 +72,8 @@ def profile_edit(request: HttpRequest) -> HttpResponse:
 def profile_detail(request: HttpRequest, username: str) -> HttpResponse:
     """A profile by @handle, ignoring case. A handle someone gave up answers 404 (it may be
     someone else's tomorrow, so redirecting it would send visitors to the wrong person)."""
+    from rooms.feeds import feed_recordings  # rooms builds on accounts
+
     person = get_object_or_404(User.objects.select_related("profile"), username__iexact=username)
     followers, following = follow_counts(person=person)
     context = {
@@ -79,6 +81,8 @@ def profile_detail(request: HttpRequest, username: str) -> HttpResponse:
         "followers_count": followers,
         "following_count": following,
         "is_following": is_following(follower=request.user, followee=person),
+        # Their replays (public, guests may listen): the same list as their podcast feed.
+        "recorded": [recording.room for recording in feed_recordings(person)[:10]],
     }
     return render(request, "accounts/profile_detail.html", context)
 

@@ -193,6 +193,7 @@ class ReportAdmin(ServiceActionsMixin, ReadOnlyAdmin, admin.ModelAdmin):
         "reporter_label",
         "created_at",
         "evidence",
+        "recording_evidence",
         "event_log",
         "open_on_target",
         "resolved_at",
@@ -272,6 +273,38 @@ class ReportAdmin(ServiceActionsMixin, ReadOnlyAdmin, admin.ModelAdmin):
         )
         return format_html(
             "<table>{}</table>{}", table, format_html_join(" · ", "{}", ((link,) for link in links))
+        )
+
+    @admin.display(description=_("What was heard (the recording around the moment reported)"))
+    def recording_evidence(self, report: Report) -> str:
+        """The clip, or 30 s of the Space's recording around the report's offset, as a player
+        (a media fragment `#t=start,end` on the recording's .m4a)."""
+        from rooms import recordings, replay
+        from rooms.models import Clip, Recording
+
+        clip = report.clip
+        if clip is not None and clip.state == Clip.State.READY:
+            return format_html(
+                '<audio controls preload="metadata" src="{}" data-testid="evidence-audio"></audio>'
+                " {}",
+                recordings.clip_audio_url(clip),
+                _("the clip as reported"),
+            )
+        if report.offset is None or report.room is None:
+            return "—"
+        recording = replay.recording_of(report.room)
+        if recording is None or recording.state != Recording.State.READY:
+            state = recording.get_state_display() if recording else _("no recording")
+            return format_html("{} ({})", _("The recording is not available"), state)
+        start = max(0.0, report.offset - 15)
+        end = min(recording.duration, report.offset + 15)
+        return format_html(
+            '<audio controls preload="metadata" src="{}#t={},{}" data-testid="evidence-audio">'
+            "</audio> {}",
+            recordings.recording_url(recording, recording.audio_file),
+            f"{start:.0f}",
+            f"{end:.0f}",
+            _("%(start)d s to %(end)d s of the recording") % {"start": start, "end": end},
         )
 
     @admin.display(description=_("The Space's event log until the report"))

@@ -17,3 +17,5 @@ class ReportForm(forms.Form):
         max_length=Report._meta.get_field("text").max_length,
         widget=forms.Textarea(attrs={"rows": 4}),
     )
+    # Reports made during a replay: where the player was, in seconds (filled by the page).
+    offset = forms.FloatField(required=False, min_value=0, widget=forms.HiddenInput)

@@ -123,6 +123,8 @@ class Report(models.Model):
         if self.target_type == TargetType.POST:
             author = snap.get("post", {}).get("author", {}).get("name", "?")
             return f"a post by {author}"
+        if self.target_type == TargetType.CLIP:
+            return f"a clip of the Space “{snap.get('space', {}).get('title', '?')}”"
         return snap.get("person", {}).get("name", "a person")
 
 

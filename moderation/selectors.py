@@ -17,7 +17,7 @@ from django.utils import dateformat, timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from rooms.models import Participant, Post, Question, Room, RoomEvent
+from rooms.models import Clip, Participant, Post, Question, Room, RoomEvent
 
 from .models import Block, Report, Suspension, TargetType
 
@@ -171,11 +171,15 @@ class ReportTarget:
     person: User | None = None
     # A question on a raised hand is reported as its author, with the question kept as evidence.
     question: Question | None = None
+    # A clip of a recorded Space: reported as the Space's content (its host answers for it).
+    clip: Clip | None = None
 
     @property
     def key(self) -> str:
         if self.question is not None:
             return f"question:{self.question.pk}"
+        if self.clip is not None:
+            return f"clip:{self.clip.pk}"
         if self.type == TargetType.POST:
             return f"post:{self.post.pk}"
         if self.type == TargetType.PERSON:
@@ -194,6 +198,8 @@ class ReportTarget:
     def describe(self) -> str:
         if self.question is not None:
             return f"a question by {self.question.author.display_name}"
+        if self.clip is not None:
+            return f"a clip of the Space “{self.room.title}”"
         if self.type == TargetType.POST:
             return f"a post by {self.post.author.display_name}"
         if self.type == TargetType.PERSON:
@@ -207,6 +213,7 @@ def report_target(
     post_id: str | None = None,
     person: str | None = None,
     question_id: str | None = None,
+    clip_slug: str | None = None,
 ) -> ReportTarget:
     """The target named by a report link: `/s/<slug>/report/` (the Space), with `?post=<id>` (a
     post in it) or `?person=<id>` (someone in it); `/u/<username>/report/` (a person). Raises
@@ -226,6 +233,11 @@ def report_target(
         if room is None or post is None:
             raise Http404(_("There is no such post in this Space."))
         return ReportTarget(type=TargetType.POST, room=room, post=post, person=post.author)
+    if clip_slug:
+        clip = Clip.objects.filter(slug=clip_slug, room=room).first() if room else None
+        if clip is None:
+            raise Http404(_("There is no such clip of this Space."))
+        return ReportTarget(type=TargetType.CLIP, room=room, person=room.host, clip=clip)
     if question_id:
         question = (
             Question.objects.select_related("author__profile")
@@ -296,6 +308,16 @@ def evidence_snapshot(target: ReportTarget) -> dict:
             "author": _person(question.author),
             "created_at": question.created_at.isoformat(),
             "state": question.state,
+        }
+    if target.clip is not None:
+        clip = target.clip
+        snap["clip"] = {
+            "id": clip.pk,
+            "slug": clip.slug,
+            "start": clip.start,
+            "duration": clip.duration,
+            "speakers": clip.speakers,
+            "creator": _person(clip.creator) if clip.creator else None,
         }
     if target.person is not None:
         profile = getattr(target.person, "profile", None)

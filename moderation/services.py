@@ -113,6 +113,16 @@ def _limits(reporter: User | None, guest_key: str, ip_hash: str) -> list[tuple[s
     return found
 
 
+def _offset(target: ReportTarget, offset: float | None) -> float | None:
+    """Seconds into the recording: within a clip, counted from the clip's start."""
+    if offset is not None and (offset != offset or offset < 0):  # NaN or negative: none
+        offset = None
+    if target.clip is not None:
+        within = min(offset or 0.0, target.clip.duration)
+        return target.clip.start + within
+    return offset
+
+
 def report_create(
     *,
     target: ReportTarget,
@@ -121,6 +131,7 @@ def report_create(
     reporter: User | None = None,
     guest_key: str = "",
     ip_hash: str = "",
+    offset: float | None = None,
 ) -> ReportOutcome:
     """Report a Space, a person or a post, signed in or as a guest (`guest_key` from the signed
     reporter cookie, `ip_hash` from `ip_fingerprint`).
@@ -129,7 +140,8 @@ def report_create(
     their earlier report back (`created=False`) and no new row. Guests are rate limited per IP
     and per cookie, people with accounts per account (`rate_limited`). Keeps a snapshot of the
     evidence and the Space's latest event. After commit, queues the staff email and the
-    threshold check (which may flag the target).
+    threshold check (which may flag the target). `offset`: seconds into the Space's recording
+    (a report made during its replay; a clip's report points at the clip's start by default).
     """
     if category not in Category.values:
         raise ModerationRefused("invalid", _("Pick what kind of problem this is."))
@@ -169,6 +181,8 @@ def report_create(
             target_key=target.key,
             room=target.room,
             post=target.post,
+            clip=target.clip,
+            offset=_offset(target, offset),
             accused=target.accused,
             last_event_id=selectors.latest_event_id(target.room),
             category=category,

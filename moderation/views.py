@@ -43,6 +43,7 @@ def report_space(request: HttpRequest, slug: str) -> HttpResponse:
         post_id=request.GET.get("post"),
         person=request.GET.get("person"),
         question_id=request.GET.get("question"),
+        clip_slug=request.GET.get("clip"),
     )
     if target.post is not None and not request.user.is_authenticated:
         if not target.room.guests_may_listen:
@@ -58,7 +59,7 @@ def report_person(request: HttpRequest, username: str) -> HttpResponse:
 
 
 def _report(request: HttpRequest, target: ReportTarget, back: str) -> HttpResponse:
-    form = ReportForm(request.POST or None)
+    form = ReportForm(request.POST or None, initial={"offset": request.GET.get("offset")})
     context = {"form": form, "target": target, "back": back, "what": _what(target)}
     if request.method != "POST" or not form.is_valid():
         return render(request, "moderation/report_form.html", context)
@@ -72,6 +73,7 @@ def _report(request: HttpRequest, target: ReportTarget, back: str) -> HttpRespon
             reporter=request.user if signed_in else None,
             guest_key=guest_key,
             ip_hash=services.ip_fingerprint(request.META.get("REMOTE_ADDR", "")),
+            offset=form.cleaned_data.get("offset"),
         )
     except ModerationRefused as refused:
         form.add_error(None, refused.message)
@@ -102,6 +104,8 @@ def _what(target: ReportTarget) -> str:
         return "Space"
     if target.type == TargetType.POST:
         return "post"
+    if target.type == TargetType.CLIP:
+        return "clip"
     return "person"
 
 

@@ -4,7 +4,9 @@ action shows its reason and changes nothing."""
 
 from collections.abc import Callable
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.db.models import Case, Count, IntegerField, Q, When
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
@@ -14,9 +16,9 @@ from django.utils.translation import gettext_lazy as _
 
 from spaces_project.admin_tools import ReadOnlyAdmin, run_each
 
-from . import services
+from . import recordings, services
 from .exceptions import ActionRefused
-from .models import Invite, Participant, Role, Room, RoomEvent, Topic
+from .models import Clip, Invite, Participant, Recording, Role, Room, RoomEvent, Topic
 from .permissions import is_staff_moderator
 
 INLINE_LIMIT = 100
@@ -306,3 +308,102 @@ class TopicAdmin(admin.ModelAdmin):
     list_display = ["name", "slug"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+
+
+# Recordings and clips: staff take them down (files removed, the audit log says who and why).
+
+
+class TakeDownForm(ActionForm):
+    reason = forms.CharField(label=_("Reason (for take-downs)"), required=False, max_length=500)
+
+
+class TakeDownMixin(ModerationMixin):
+    action_form = TakeDownForm
+
+    def take_down_each(self, request, queryset, call) -> None:
+        reason = request.POST.get("reason", "").strip()
+        if not reason:
+            self.message_user(request, _("Give a reason for the take-down."), messages.ERROR)
+            return
+        self.run(request, queryset, lambda obj: call(obj, reason), _("Taken down"))
+
+
+@admin.register(Recording)
+class RecordingAdmin(TakeDownMixin, ReadOnlyAdmin, admin.ModelAdmin):
+    list_display = ["room", "state", "duration", "storage_bytes", "created_at", "replay_link"]
+    list_filter = ["state", "created_at"]
+    search_fields = ["room__title", "room__slug", "room__host__email"]
+    list_select_related = ["room"]
+    actions = ["take_down"]
+    readonly_fields = [
+        "room",
+        "state",
+        "prefix",
+        "started_at",
+        "duration",
+        "playlist",
+        "audio_file",
+        "storage_bytes",
+        "created_at",
+        "ready_at",
+        "deleted_at",
+        "removed_reason",
+        "replay_link",
+    ]
+    fields = readonly_fields
+
+    @admin.display(description=_("Replay"))
+    def replay_link(self, recording: Recording) -> str:
+        url = reverse("space_public", args=[recording.room.slug])
+        return format_html('<a href="{}">{}</a>', url, url)
+
+    @admin.action(description=_("Take down the selected recordings"), permissions=["moderate"])
+    def take_down(self, request, queryset):
+        self.take_down_each(
+            request,
+            queryset,
+            lambda recording, reason: recordings.take_down_recording(
+                recording=recording, staff=request.user, reason=reason
+            ),
+        )
+
+
+@admin.register(Clip)
+class ClipAdmin(TakeDownMixin, ReadOnlyAdmin, admin.ModelAdmin):
+    list_display = ["slug", "room", "creator", "start", "duration", "state", "created_at"]
+    list_filter = ["state", "created_at"]
+    search_fields = ["slug", "room__title", "creator__email"]
+    list_select_related = ["room", "creator"]
+    actions = ["take_down"]
+    readonly_fields = [
+        "slug",
+        "room",
+        "recording",
+        "creator",
+        "start",
+        "duration",
+        "state",
+        "progress",
+        "audio_file",
+        "speakers",
+        "created_at",
+        "ready_at",
+        "removed_reason",
+        "clip_link",
+    ]
+    fields = readonly_fields
+
+    @admin.display(description=_("Clip page"))
+    def clip_link(self, clip: Clip) -> str:
+        url = reverse("clip_page", args=[clip.slug])
+        return format_html('<a href="{}">{}</a>', url, url)
+
+    @admin.action(description=_("Take down the selected clips"), permissions=["moderate"])
+    def take_down(self, request, queryset):
+        self.take_down_each(
+            request,
+            queryset,
+            lambda clip, reason: recordings.take_down_clip(
+                clip=clip, staff=request.user, reason=reason
+            ),
+        )

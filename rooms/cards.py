@@ -43,6 +43,7 @@ class CardData:
     scheduled_for: datetime | None
     avatar: str  # storage name of the host's avatar, "" for none
     language: str
+    recorded: bool = False  # the REC badge beside the state
 
     @property
     def key(self) -> str:
@@ -53,6 +54,7 @@ class CardData:
             self.scheduled_for.isoformat() if self.scheduled_for else "",
             self.avatar,
             self.language,
+            "rec" if self.recorded else "",
         ]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
@@ -79,6 +81,7 @@ def card_data(room: Room) -> CardData:
         scheduled_for=room.scheduled_for,
         avatar=avatar,
         language=get_language() or "en",
+        recorded=room.record,
     )
 
 
@@ -180,6 +183,13 @@ def draw_card(data: CardData) -> bytes:
         right = left + 26 + draw.textlength(state, font=badge_font) + 26
         draw.rounded_rectangle((left, top, right, bottom), radius=26, outline=MUTED, width=3)
         draw.text((left + 26, 158), state, font=badge_font, fill=MUTED, anchor="lm")
+    if data.recorded:  # a recorded Space says so on its card, as on its page
+        rec = _("REC")
+        rec_left = right + 18
+        rec_right = rec_left + 52 + draw.textlength(rec, font=badge_font) + 26
+        draw.rounded_rectangle((rec_left, top, rec_right, bottom), radius=26, fill=WHITE)
+        draw.ellipse((rec_left + 20, 152, rec_left + 32, 164), fill=LIVE)
+        draw.text((rec_left + 44, 158), rec, font=badge_font, fill=LIVE, anchor="lm")
 
     # Title, up to three lines.
     title_font = _font(64)
@@ -202,7 +212,7 @@ def draw_card(data: CardData) -> bytes:
     info = PngImagePlugin.PngInfo()
     info.add_itxt("Title", data.title)
     info.add_itxt("Author", data.host)
-    info.add_itxt("Description", data.state_text())
+    info.add_itxt("Description", data.state_text() + (" · " + _("REC") if data.recorded else ""))
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True, pnginfo=info)
     return out.getvalue()

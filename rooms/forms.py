@@ -56,6 +56,15 @@ class SpaceForm(forms.Form):
         initial=True,
         label=_("People without an account may listen through the link"),
     )
+    record = forms.BooleanField(
+        required=False,
+        initial=False,
+        label=_("Record this Space"),
+        help_text=_(
+            "Everyone sees that it is recorded. Speakers choose whether their voice is kept. "
+            "After it ends, the replay plays at the same link."
+        ),
+    )
 
     visibility = forms.ChoiceField(
         label=_("Who can find and join it"),
@@ -97,6 +106,7 @@ class SpaceForm(forms.Form):
             else None,
             "timezone": "UTC",
             "guests_may_listen": room.guests_may_listen,
+            "record": room.record,
             "visibility": room.visibility,
             "scheduled_at": room.scheduled_for,
         }

@@ -204,6 +204,7 @@ def room_create(
     scheduled_for: datetime | None = None,
     guests_may_listen: bool = True,
     visibility: str = Room.Visibility.PUBLIC,
+    record: bool = False,
 ) -> Room:
     """Create a Space: live now with the host on stage (scheduled_for None), or scheduled.
 
@@ -227,6 +228,7 @@ def room_create(
         started_at=now if live else None,
         guests_may_listen=guests_may_listen,
         visibility=visibility,
+        record=bool(record),
     )
     room.topics.set(topics)
     if live:
@@ -250,6 +252,7 @@ def room_update(
     scheduled_for: datetime,
     guests_may_listen: bool,
     visibility: str | None = None,
+    record: bool | None = None,
 ) -> Room:
     """Edit a scheduled Space (host or staff). Logs and broadcasts `room_updated`.
 
@@ -275,6 +278,8 @@ def room_update(
         "scheduled_for": scheduled_for,
         "guests_may_listen": guests_may_listen,
         "visibility": visibility,
+        # Recording is chosen before the Space goes live (only scheduled Spaces are edited).
+        "record": room.record if record is None else bool(record),
     }
     changed = [name for name, value in new_values.items() if getattr(room, name) != value]
     topics_changed = old_topics != {t.pk for t in topics}

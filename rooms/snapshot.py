@@ -149,7 +149,16 @@ def room_snapshot(*, room_id: int, viewer, listeners: int | None = None) -> dict
             "scheduled_for": room.scheduled_for.isoformat() if room.scheduled_for else None,
             "host_present": live.host_present(room.pk),
         },
-        "stage": [{"user": _person(p.user), "role": p.role, "muted": p.is_muted} for p in stage],
+        "stage": [
+            {
+                "user": _person(p.user),
+                "role": p.role,
+                "muted": p.is_muted,
+                # recorded Spaces: None until they choose (host and co-hosts always are)
+                "recording_consent": p.recording_consent,
+            }
+            for p in stage
+        ],
         "hands": [
             {
                 "user": _person(p.user),

@@ -2,7 +2,7 @@ from django.urls import path
 
 from moderation import views as moderation_views
 
-from . import hls_views, recording_views, views
+from . import feeds, hls_views, recording_views, replay_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -41,6 +41,18 @@ urlpatterns = [
         name="space_replay_segment",
     ),
     path("c/<str:slug>/audio.m4a", recording_views.clip_audio, name="clip_audio"),
+    path(
+        "s/<str:slug>/recording/delete/",
+        replay_views.recording_delete,
+        name="recording_delete",
+    ),
+    path("s/<str:slug>/plays/", replay_views.replay_play, name="replay_play"),
+    path("s/<str:slug>/clips/", replay_views.clip_create, name="clip_create"),
+    path("c/<str:slug>/", replay_views.clip_page, name="clip_page"),
+    path("c/<str:slug>/status/", replay_views.clip_status, name="clip_status"),
+    path("c/<str:slug>/play/", replay_views.clip_play, name="clip_play"),
+    # A host's recorded Spaces as a podcast feed.
+    path("u/<str:username>/feed.xml", feeds.host_feed, name="host_feed"),
     # Reports about a Space, a post or a person in it are taken by the moderation app.
     path("s/<str:slug>/report/", moderation_views.report_space, name="space_report"),
 ]

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import User
 from spaces_project import ratelimit
 
-from . import cards, ice, insights, live, selectors, services
+from . import cards, ice, insights, live, replay, replay_views, selectors, services
 from . import search as space_search
 from .calendar import space_ics
 from .exceptions import ActionRefused
@@ -71,6 +71,7 @@ def room_create(request: HttpRequest) -> HttpResponse:
                 scheduled_for=data["scheduled_for"],
                 guests_may_listen=data["guests_may_listen"],
                 visibility=data["visibility"],
+                record=data["record"],
             )
         except ActionRefused as refused:
             form.add_error(None, refused.message)
@@ -103,6 +104,7 @@ def room_edit(request: HttpRequest, slug: str) -> HttpResponse:
                 scheduled_for=data["scheduled_for"],
                 guests_may_listen=data["guests_may_listen"],
                 visibility=data["visibility"],
+                record=data["record"],
             )
         except ActionRefused as refused:
             form.add_error(None, refused.message)
@@ -302,21 +304,24 @@ def space_public(request: HttpRequest, slug: str) -> HttpResponse:
         return private_page(request, room)
     page = selectors.public_page(slug=slug, viewer=request.user, room=room)
     share_url = request.build_absolute_uri(reverse("space_public", args=[slug]))
-    response = render(
-        request,
-        "rooms/space_public.html",
-        {
-            "page": page,
-            "room": room,
-            "share_url": share_url,
-            "og_description": _og_description(page),
-            "ends_estimate": (room.scheduled_for or room.started_at or room.created_at)
-            + timedelta(hours=1),
-            "ice_servers": _ice_servers(request),
-            "follows_host": getattr(room, "viewer_follows_host", False),
-            **unfurl_context(request, room),
-        },
-    )
+    context = {
+        "page": page,
+        "room": room,
+        "share_url": share_url,
+        "og_description": _og_description(page),
+        "ends_estimate": (room.scheduled_for or room.started_at or room.created_at)
+        + timedelta(hours=1),
+        "ice_servers": _ice_servers(request),
+        "follows_host": getattr(room, "viewer_follows_host", False),
+        **unfurl_context(request, room),
+    }
+    if room.record and room.state == Room.State.ENDED:
+        # The same link becomes the replay (rooms/replay_views.py).
+        response = replay_views.replay_page(request, room, context)
+        if not request.user.is_authenticated and room.guests_may_listen:
+            _give_guest_cookie(request, response)  # plays are counted once a day per guest
+        return response
+    response = render(request, "rooms/space_public.html", context)
     if not request.user.is_authenticated and room.guests_may_listen and not room.is_over:
         _give_guest_cookie(request, response)
     return response
@@ -345,13 +350,18 @@ def _ice_servers(request: HttpRequest) -> str:
 def _og_description(page: selectors.PublicPage) -> str:
     room = page.room
     host = room.host.display_name
+    recorded = " · Recorded" if room.record else ""
     if room.is_live:
         listening = f"{page.listener_count} listening"
-        return f"Live now on Spaces, hosted by {host} · {listening}"
+        return f"Live now on Spaces, hosted by {host} · {listening}{recorded}"
     if room.is_scheduled:
         when = room.scheduled_for.strftime("%a %d %b %Y, %H:%M UTC")
-        return f"A Space hosted by {host} · starts {when}"
-    return f"A Space hosted by {host} · ended"
+        return f"A Space hosted by {host} · starts {when}{recorded}"
+    if room.record and room.state == Room.State.ENDED:
+        recording = replay.recording_of(room)
+        if recording is not None and recording.is_playable:
+            return f"Replay of a Space hosted by {host} · Recorded"
+    return f"A Space hosted by {host} · ended{recorded}"
 
 
 @login_required

@@ -1,10 +1,12 @@
 #!/usr/bin/env python
-"""Regenerate docs/screenshots/: the live room as host, speaker, listener and guest, at phone
-(390×844) and desktop (1280×800) size, from a real browser against a throwaway server.
+"""Regenerate docs/screenshots/: the live room as host, speaker, listener and guest, and a
+recorded Space's replay (guest, host) and a clip page, at phone (390×844) and desktop
+(1280×800) size, from a real browser against a throwaway server.
 
     scripts/in-netns.sh .venv/bin/python scripts/screenshots.py
 
-It runs the phone layout browser test (tests/browser/test_room_layout_browser.py) with
+It runs the phone layout browser tests (tests/browser/test_room_layout_browser.py and the
+replay's in tests/browser/test_replay_browser.py) with
 SPACES_SCREENSHOTS set, on throwaway PostgreSQL and Redis (scripts/services.sh) unless
 DATABASE_URL is already set.
 """
@@ -16,13 +18,13 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST = "tests/browser/test_room_layout_browser.py"
+TESTS = ["tests/browser/test_room_layout_browser.py", "tests/browser/test_replay_browser.py"]
 
 
 def main() -> int:
     env = {**os.environ, "SPACES_SCREENSHOTS": str(ROOT / "docs" / "screenshots")}
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "browser"]
-    command.append(TEST)
+    command += TESTS
     if env.get("DATABASE_URL"):
         return subprocess.call(command, cwd=ROOT, env=env)
     services = tempfile.mkdtemp(prefix="screenshots-")

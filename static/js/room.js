@@ -14,6 +14,7 @@ import { Connection } from "./room/connection.js";
 import { actionBar, handsQueue, inviteCard } from "./room/controls.js";
 import { el } from "./room/dom.js";
 import { hlsControl, HlsListener, onPhone } from "./room/hls.js";
+import { ConsentPrompt } from "./room/consent.js";
 import { askForm, questionsPanel } from "./room/questions.js";
 import {
   endedPanel, HOST_AWAY_GRACE, listenControl, renderAudience, renderLevels, renderNotices,
@@ -28,6 +29,7 @@ class RoomApp {
     this.staff = root.dataset.staff === "true";
     this.openMic = root.dataset.openMic === "true";
     this.shareUrl = root.dataset.shareUrl || location.href;
+    this.record = root.dataset.record === "true";  // a recorded Space: speakers choose consent
     this.state = initialState();
     this.ui = { openMenu: null, reactOpen: false, search: "" };
     // Audio stopped on purpose (the lock screen's or a headset's pause): not restarted by itself.
@@ -48,6 +50,7 @@ class RoomApp {
       onChange: () => this.render(),
       replay: (event) => this.handle(event, true),
     });
+    this.consent = new ConsentPrompt(this);
     this.build();
     this.connection.connect();
   }
@@ -395,6 +398,7 @@ class RoomApp {
       if (line) line.textContent = "";
       this.statusNode.textContent = "";
       this.countNode.textContent = "";
+      this.consent.hide();
       this.body.replaceChildren(endedPanel(this));
       this.side.replaceChildren();
       document.body.classList.remove("has-action-bar");
@@ -436,6 +440,7 @@ class RoomApp {
       bar,
     ].filter(Boolean));
     if (this.side.isConnected) this.side.replaceChildren(renderAudience(this), renderPosts(this));
+    this.consent.check();
   }
 
   setFallbackHidden(hidden) {

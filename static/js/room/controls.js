@@ -5,6 +5,7 @@ import { gettext, interpolate } from "../i18n.js";
 import { el } from "./dom.js";
 import { icon } from "./icons.js";
 import { ON_STAGE } from "./state.js";
+import { consentButton } from "./consent.js";
 
 export const REACTIONS = ["👏", "❤️", "😂", "🔥", "💯", "🙌", "🤔", "😮"];
 
@@ -113,6 +114,7 @@ export function actionBar(app) {
     items.push(barButton(muted ? "micOff" : "mic", muted ? gettext("Unmute") : gettext("Mute"),
       () => app.toggleMute(), "self-mute", { pressed: String(!muted), class: muted ? "" : "bar-on" }));
   }
+  items.push(consentButton(app, barButton));
   if (may.has("hand_raise")) {
     items.push(barButton("hand", gettext("Raise hand"), () => {
       app.ui.askOpen = true;

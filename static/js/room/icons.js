@@ -14,6 +14,8 @@ const PATHS = {
   flag: "M5 22V3 M5 3h13l-2.5 4.5L18 12H5",
   play: "M7 4l13 8-13 8z",
   more: "M5 12h.01 M12 12h.01 M19 12h.01",
+  rec: "M12 4a8 8 0 1 0 0 16 8 8 0 0 0 0-16z M12 9a3 3 0 1 0 0 6 3 3 0 0 0 0-6z",
+  recOff: "M12 4a8 8 0 1 0 0 16 8 8 0 0 0 0-16z M6.3 6.3l11.4 11.4",
 };
 
 const SVG = "http://www.w3.org/2000/svg";

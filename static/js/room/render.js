@@ -5,6 +5,7 @@ import { avatar, el } from "./dom.js";
 import { icon } from "./icons.js";
 import { actionBar, handsQueue, inviteCard, personMenu } from "./controls.js";
 import { ON_STAGE } from "./state.js";
+import { consentBadge } from "./consent.js";
 
 export const HOST_AWAY_GRACE = 6000;
 const SEARCH_FROM = 12;
@@ -30,7 +31,8 @@ function stageTile(app, p) {
   return el("li", { class: `tile${speaking ? " speaking" : ""}`, "data-user": String(p.user.id),
     "data-role": p.role, "data-muted": String(p.muted), testid: "tile" },
   el("div", { class: "tile-avatar" }, avatar(p.user),
-    p.muted ? el("span", { class: "mic-badge", title: gettext("Muted") }, icon("micOff")) : null),
+    p.muted ? el("span", { class: "mic-badge", title: gettext("Muted") }, icon("micOff")) : null,
+    consentBadge(app, p, icon)),
   el("span", { class: "name", text: p.user.name, title: p.user.name }),
   el("span", { class: "role", text: p.muted ? `${role} · ${gettext("muted")}` : role }),
   el("span", { class: "visually-hidden speaking-text", text: speaking ? gettext("speaking") : "" }),

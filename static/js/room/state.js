@@ -159,6 +159,9 @@ export function apply(state, event) {
         room.posts = room.posts.slice(-100);
       }
       break;
+    case "recording_consent":
+      for (const p of room.stage) if (p.user.id === event.user_id) p.recording_consent = event.consent;
+      break;
     case "post_deleted":
       room.posts = room.posts.filter((p) => p.id !== event.post);
       break;
