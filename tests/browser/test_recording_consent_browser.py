@@ -6,7 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from playwright.sync_api import expect
 
-from rooms import recordings, services
+from rooms import services
+from rooms.models import Participant
 from tests.browser.test_a11y_browser import serious_violations
 from tests.browser.test_room_layout_browser import PHONE, check_fits
 from tests.factories import ParticipantFactory, RoomFactory, UserFactory
@@ -63,11 +64,13 @@ def test_a_speaker_is_asked_and_the_choice_shows_on_their_tile(signed_in_page):
     # their own controls switch it back
     expect(speaker_page.get_by_test_id("consent-record")).to_be_visible()
 
-    # the server's room-wide event reaches everyone's page (the host's here)
-    off_the_page_loop(recordings.set_recording_consent, room=room, user=listener, consent=False)
+    # the server took the choice: its room-wide event reaches everyone's page (the host's here)
     expect(host_page.locator(f"{tile} [data-testid=tile-not-recorded]")).to_have_count(1)
-    off_the_page_loop(recordings.set_recording_consent, room=room, user=listener, consent=True)
+    speaker_page.get_by_test_id("consent-record").click()
     expect(host_page.locator(f"{tile} [data-testid=tile-recorded]")).to_have_count(1)
+    assert off_the_page_loop(
+        lambda: Participant.objects.get(room=room, user=listener).recording_consent
+    )
     # the choice is in the snapshot: a reload asks nothing and shows it
     speaker_page.reload()
     expect(speaker_page.locator(f"{tile} [data-testid=tile-recorded]")).to_have_count(1)
