@@ -53,6 +53,10 @@ HEADING = "## Signaling"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SETTINGS = "spaces_project.settings.test"
 GUEST_COOKIE = "spaces_guest"
+# The project's own run command (what `make run` starts): daphne with the process settings a
+# crowd needs (spaces_project/serve.py). A `--server-root` checkout without it runs daphne with
+# a raised handshake timeout, as that checkout's benchmark did.
+SERVE = ["spaces_project.serve"]
 
 
 def raise_fd_limit() -> int:
@@ -214,9 +218,13 @@ class Scene:
 class Daphne:
     def __init__(self, port: int, env: dict[str, str], log: Path, root: Path = ROOT) -> None:
         self.port = port
+        if (root / "spaces_project" / "serve.py").exists():
+            command = [PY, "-m", *SERVE, "-b", "127.0.0.1", "-p", str(port)]
+        else:
+            command = [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+            command += ["--websocket_connect_timeout", "120"]
         self.proc = subprocess.Popen(
-            [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-            + ["--websocket_connect_timeout", "120", "spaces_project.asgi:application"],
+            [*command, "spaces_project.asgi:application"],
             cwd=root,
             env=env,
             stdout=log.open("w"),

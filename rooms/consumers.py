@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -21,9 +22,9 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from spaces_project import backpressure, ratelimit
+from spaces_project import backpressure, daphne_compat, ratelimit
 
-from . import events, live, media_bridge, snapshot
+from . import events, insights, live, media_bridge, snapshot
 from .exceptions import ActionRefused
 from .protocol import ProtocolError, parse
 from .realtime import hub
@@ -180,6 +181,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def admit(self) -> tuple[live.Viewer, str]:
         """Who this socket is in the Space (joining it when live); raises live.Refused."""
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            return await self.admit_guest()
         return await database_sync_to_async(live.viewer_connect)(
             slug=self.scope["url_route"]["kwargs"]["slug"],
             user=self.scope.get("user"),
@@ -188,6 +192,24 @@ class RoomConsumer(AsyncWebsocketConsumer):
             client_address=(self.scope.get("client") or [None])[0],
             session=self.scope.get("session"),
         )
+
+    async def admit_guest(self) -> tuple[live.Viewer, str]:
+        """A guest's admission makes no query of its own: the Space's gate is shared by the
+        process's guest joins (Hub.room_gate), the limits are counters in the cache, and the
+        presence row is written with the process's next batch (rooms.presence)."""
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        gate = await hub().room_gate(slug, lambda: database_sync_to_async(live.room_gate)(slug))
+        viewer = await sync_to_async(live.guest_admit)(
+            gate=gate,
+            guest_cookie=self.scope.get("cookies", {}).get(live.GUEST_COOKIE),
+            channel_name=self.channel_name,
+            client_address=(self.scope.get("client") or [None])[0],
+        )
+        if gate.state == "live":
+            hub().presence.join(
+                channel_name=self.channel_name, room_id=gate.room_id, guest_id=viewer.guest_id
+            )
+        return viewer, gate.state
 
     async def readmit(self) -> None:
         """The Space went live while this socket waited: join it now, and start afresh."""
@@ -265,14 +287,20 @@ class RoomConsumer(AsyncWebsocketConsumer):
         for task in [self.worker, *self.tasks]:
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
+        guest = self.viewer.is_guest
+        if guest:  # before the hub lets go: the process's last socket writes what is pending
+            hub().presence.leave(self.channel_name)
         await hub().discard(room_id, self)
         for group in self.person_groups(room_id):
             await self.channel_layer.group_discard(group, self.channel_name)
         await media_bridge.disconnect(room_id, self.viewer.peer_id, self.viewer.media_worker)
         try:
-            await database_sync_to_async(live.viewer_disconnect)(
-                channel_name=self.channel_name, socket_slot=self.viewer.socket_slot
-            )
+            if guest:
+                await sync_to_async(live.release_socket_slot)(self.viewer.socket_slot)
+            else:
+                await database_sync_to_async(live.viewer_disconnect)(
+                    channel_name=self.channel_name, socket_slot=self.viewer.socket_slot
+                )
         finally:
             live.counts.mark(room_id)
 
@@ -349,12 +377,27 @@ class RoomConsumer(AsyncWebsocketConsumer):
         now = time.monotonic()
         if now - self.last_touch > live_touch_seconds():
             self.last_touch = now
-            state = await database_sync_to_async(live.viewer_touch)(viewer=self.viewer)
+            if self.viewer.is_guest:
+                state = await self.guest_touch()
+            else:
+                state = await database_sync_to_async(live.viewer_touch)(viewer=self.viewer)
             if state in (None, "ended", "cancelled"):
                 # An end this socket was not told of (from another process without a shared
                 # channel layer): say so, as the event would have.
                 await self.send_event({"v": events.VERSION, "type": "room_ended"})
                 await self.close(Close.OVER)
+
+    async def guest_touch(self) -> str | None:
+        """A guest's heartbeat: its row is refreshed by the process's batch, which also reads
+        the Space's state; a guest not counted there (it joined before the Space went live and
+        missed `room_live`) reads the state itself."""
+        presence = hub().presence
+        if self.channel_name in presence.sockets:
+            return presence.room_state(self.room_id)
+        state = await database_sync_to_async(live.room_state)(self.room_id)
+        if state == "live" and not self.joined_live:
+            self.spawn(self.readmit())
+        return state
 
     async def handle_resync(self, message) -> None:
         await self.resync()
@@ -509,7 +552,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
         """Listener counts count sockets whose audio is on, not pages that are only open."""
         if self.room_id is None:
             return
-        await database_sync_to_async(live.viewer_listening)(viewer=self.viewer, listening=listening)
+        if self.viewer.is_guest:  # written with the process's next batch (rooms.presence)
+            presence = hub().presence
+            if self.channel_name in presence.sockets:
+                self.viewer.listening = listening
+                presence.set_listening(self.channel_name, listening)
+                if listening:  # counted in memory for the host's insights, flushed in bulk
+                    await database_sync_to_async(insights.note_listener)(
+                        self.room_id, user_id=None, guest_id=self.viewer.guest_id
+                    )
+        else:
+            await database_sync_to_async(live.viewer_listening)(
+                viewer=self.viewer, listening=listening
+            )
         live.counts.mark(self.room_id)
 
     async def media_answer(self, message: dict[str, Any]) -> None:
@@ -536,6 +591,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # Called by the hub for every room-wide event in this socket's room (frame built once).
     def wants(self, event: dict[str, Any]) -> bool:
         return self.viewer is not None and self.viewer.wants(event)
+
+    def write_now(self, wire: bytes) -> bool:
+        if self.held is not None:  # its snapshot is not out yet: the frame waits in `held`
+            return False
+        connection = self.scope.get(daphne_compat.CONNECTION_KEY)
+        return connection is not None and connection.write(wire)
 
     async def send_frame(self, frame: str) -> None:
         if self.held is not None:
