@@ -72,7 +72,18 @@ def enabled() -> bool:
     """SPACES_FAST_BROADCAST is on and the installed versions are the pinned ones."""
     from django.conf import settings
 
-    return getattr(settings, "SPACES_FAST_BROADCAST", True) and compatible()
+    return _enabled(bool(getattr(settings, "SPACES_FAST_BROADCAST", True)))
+
+
+@cache
+def _enabled(setting: bool) -> bool:
+    if not setting:
+        logger.info("Fast broadcast is off (SPACES_FAST_BROADCAST): frames go through ASGI")
+        return False
+    if compatible():
+        logger.info("Fast broadcast is on (%s)", ", ".join(f"{k} {v}" for k, v in PINNED.items()))
+        return True
+    return False
 
 
 def text_frame(text: str) -> bytes:
