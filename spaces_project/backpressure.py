@@ -28,7 +28,9 @@ class SendBufferMiddleware:
         protocol = daphne_compat.protocol_from_send(send)
         transport = getattr(protocol, "transport", None)
         if transport is not None and hasattr(transport, "dataBuffer"):
-            scope = {**scope, TRANSPORT_KEY: transport}
+            # daphne builds a scope per connection: filled in, not copied (a copy would live
+            # as long as the socket).
+            scope[TRANSPORT_KEY] = transport
             if scope.get("type") == "websocket":
                 scope[daphne_compat.CONNECTION_KEY] = daphne_compat.Connection.of(send)
         return await self.app(scope, receive, send)
