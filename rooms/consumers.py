@@ -94,6 +94,48 @@ ROLE_EVENTS = frozenset(
 )
 
 
+class GuestAdmissions:
+    """Guests' admissions (a few counters in the cache each: round trips to Redis in
+    production) run in a worker thread, in batches: one hop for all the joins waiting. With a
+    hop per guest, a storm of joins queued thousands of hops, each waiting for the GIL behind
+    the busy event loop, and snapshots waited behind them (docs/benchmarks.md, "Signaling")."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[dict[str, Any], asyncio.Future]] = []
+        self.task: asyncio.Task | None = None
+
+    async def admit(self, **request: Any) -> live.Viewer:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((request, future))
+        task = self.task
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            self.task = asyncio.create_task(self.run())
+        result = await future
+        if isinstance(result, live.Refused):
+            raise result
+        return result
+
+    async def run(self) -> None:
+        while self.waiting:
+            batch, self.waiting = self.waiting, []
+            try:
+                results = await sync_to_async(live.guest_admit_all, thread_sensitive=False)(
+                    [request for request, _future in batch]
+                )
+            except Exception as error:
+                results = [error] * len(batch)
+            for (_request, future), result in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if isinstance(result, Exception) and not isinstance(result, live.Refused):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+
+guest_admissions = GuestAdmissions()
+
+
 class RoomConsumer(AsyncWebsocketConsumer):
     room_id: int | None = None
     viewer: live.Viewer | None = None
@@ -225,7 +267,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         presence row is written with the process's next batch (rooms.presence)."""
         slug = self.scope["url_route"]["kwargs"]["slug"]
         gate = await hub().room_gate(slug, lambda: database_sync_to_async(live.room_gate)(slug))
-        viewer = await sync_to_async(live.guest_admit)(
+        viewer = await guest_admissions.admit(
             gate=gate,
             guest_cookie=self.scope.get("cookies", {}).get(live.GUEST_COOKIE),
             channel_name=self.channel_name,
@@ -322,7 +364,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await media_bridge.disconnect(room_id, self.viewer.peer_id, self.viewer.media_worker)
         try:
             if guest:
-                await sync_to_async(live.release_socket_slot)(self.viewer.socket_slot)
+                await sync_to_async(live.release_socket_slot, thread_sensitive=False)(
+                    self.viewer.socket_slot
+                )
             else:
                 await database_sync_to_async(live.viewer_disconnect)(
                     channel_name=self.channel_name, socket_slot=self.viewer.socket_slot

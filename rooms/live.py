@@ -172,6 +172,18 @@ def guest_admit(
     return viewer
 
 
+def guest_admit_all(requests: list[dict[str, Any]]) -> list[Viewer | Refused]:
+    """`guest_admit` for several sockets at once (one worker-thread hop for a batch of joins,
+    rooms.consumers.GuestAdmissions); a refusal is returned in its socket's place."""
+    results: list[Viewer | Refused] = []
+    for request in requests:
+        try:
+            results.append(guest_admit(**request))
+        except Refused as refused:
+            results.append(refused)
+    return results
+
+
 def viewer_connect(
     *,
     slug: str,
