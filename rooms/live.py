@@ -153,34 +153,73 @@ def guest_admit(
     guest listening off (4403) and too many sockets from one address (4429). Recording the
     socket's presence is the caller's (rooms.presence for a socket, a row in viewer_connect).
     """
-    if gate is None:
-        raise Refused("not_found", _("There is no Space at this link."), 4404)
-    if gate.private:
-        raise Refused("private", "This Space is private. Ask the host to let you in.", 4403)
-    viewer = Viewer(room_id=gate.room_id, channel_name=channel_name, role=Standing.GUEST)
-    address = ratelimit.client_key(client_address)
-    if not ratelimit.allow(
-        "guest_socket", address, limit=settings.SPACES_GUEST_CONNECT_RATE, seconds=60
-    ):
-        raise Refused("rate_limited", _("Too many connections; try again in a minute."), 4429)
-    viewer.guest_id = guest_id_from_cookie(guest_cookie)
-    if viewer.guest_id is None:
-        raise Refused("no_guest_cookie", _("Open the Space's link to listen."), 4401)
-    if not gate.guests_may_listen:
-        raise Refused("guests_off", _("Sign in to listen to this Space."), 4403)
-    viewer.socket_slot = guest_socket_slot(gate.room_id, address)
-    return viewer
+    request = {
+        "gate": gate,
+        "guest_cookie": guest_cookie,
+        "channel_name": channel_name,
+        "client_address": client_address,
+    }
+    result = guest_admit_all([request])[0]
+    if isinstance(result, Refused):
+        raise result
+    return result
 
 
 def guest_admit_all(requests: list[dict[str, Any]]) -> list[Viewer | Refused]:
-    """`guest_admit` for several sockets at once (one worker-thread hop for a batch of joins,
-    rooms.consumers.GuestAdmissions); a refusal is returned in its socket's place."""
+    """`guest_admit` for several sockets at once, a refusal in its socket's place: the
+    counters of all of them are counted together (two round trips to Redis for a batch of
+    joins, rooms.consumers.GuestAdmissions)."""
     results: list[Viewer | Refused] = []
+    addresses: list[str] = []
     for request in requests:
-        try:
-            results.append(guest_admit(**request))
-        except Refused as refused:
-            results.append(refused)
+        gate = request["gate"]
+        address = ratelimit.client_key(request.get("client_address"))
+        addresses.append(address)
+        if gate is None:
+            results.append(Refused("not_found", _("There is no Space at this link."), 4404))
+        elif gate.private:
+            results.append(
+                Refused("private", "This Space is private. Ask the host to let you in.", 4403)
+            )
+        else:
+            results.append(
+                Viewer(
+                    room_id=gate.room_id,
+                    channel_name=request["channel_name"],
+                    role=Standing.GUEST,
+                )
+            )
+    # The connect rate per address, counted for every socket that got this far.
+    counting = [i for i, result in enumerate(results) if isinstance(result, Viewer)]
+    hits = ratelimit.count_hits([f"rl:guest_socket:{addresses[i]}" for i in counting], 60)
+    for i, hit in zip(counting, hits, strict=True):
+        request, viewer = requests[i], results[i]
+        if hit > settings.SPACES_GUEST_CONNECT_RATE:
+            results[i] = Refused(
+                "rate_limited", _("Too many connections; try again in a minute."), 4429
+            )
+            continue
+        viewer.guest_id = guest_id_from_cookie(request.get("guest_cookie"))
+        if viewer.guest_id is None:
+            results[i] = Refused("no_guest_cookie", _("Open the Space's link to listen."), 4401)
+        elif not request["gate"].guests_may_listen:
+            results[i] = Refused("guests_off", _("Sign in to listen to this Space."), 4403)
+    # The sockets open per address in the Space (given back on close).
+    slotted = [i for i, result in enumerate(results) if isinstance(result, Viewer)]
+    names = [guest_slot_name(results[i].room_id, addresses[i]) for i in slotted]
+    open_now = ratelimit.count_hits(names, GUEST_SLOT_SECONDS)
+    for i, name, count in zip(slotted, names, open_now, strict=True):
+        if count == 0:  # the cache could not count: admission does not depend on it
+            continue
+        if count > settings.SPACES_GUEST_SOCKETS_PER_ADDRESS:
+            release_socket_slot(name)
+            results[i] = Refused(
+                "too_many_sockets",
+                _("Too many listeners from your network; try again later."),
+                4429,
+            )
+        else:
+            results[i].socket_slot = name
     return results
 
 
@@ -301,28 +340,8 @@ def release_socket_slot(socket_slot: str | None) -> None:
 GUEST_SLOT_SECONDS = 6 * 60 * 60  # a counter left by a crashed process is forgotten after this
 
 
-def guest_socket_slot(room_id: int, address: str) -> str | None:
-    """Count one more guest socket from `address` (a client key) in the Space, shared by every
-    process through the cache; Refused (4429) past `SPACES_GUEST_SOCKETS_PER_ADDRESS`. Returns
-    the counter to give back on close (None when the cache could not count: fail open)."""
-    name = f"rl:guest_sockets:{room_id}:{address}"
-    counters = ratelimit.shared_cache()
-    try:
-        counters.add(name, 0, GUEST_SLOT_SECONDS)
-        try:
-            open_now = counters.incr(name)
-        except ValueError:  # expired between add and incr
-            counters.set(name, 1, GUEST_SLOT_SECONDS)
-            open_now = 1
-    except Exception:  # noqa: BLE001 (the cache is down: admission does not depend on it)
-        return None
-    if open_now > settings.SPACES_GUEST_SOCKETS_PER_ADDRESS:
-        with contextlib.suppress(Exception):
-            counters.decr(name)
-        raise Refused(
-            "too_many_sockets", _("Too many listeners from your network; try again later."), 4429
-        )
-    return name
+def guest_slot_name(room_id: int, address: str) -> str:
+    return f"rl:guest_sockets:{room_id}:{address}"
 
 
 def presence_sweep(*, older_than: timedelta | None = None) -> list[int]:

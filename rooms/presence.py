@@ -7,8 +7,9 @@ thread hop per guest (docs/benchmarks.md, "Signaling"). Instead the process keep
 sockets here and, once per tick (SPACES_PRESENCE_BATCH_SECONDS), writes what changed: one
 DELETE for the sockets that closed and one upsert (INSERT ... ON CONFLICT (channel_name) DO
 UPDATE) for the new ones and those whose `listening` changed, in batches of 2,000 rows.
-Every SPACES_PRESENCE_TOUCH_SECONDS the upsert covers all of them (their `last_seen`), and the
-states of their Spaces are read in the same tick (a guest's heartbeat learns of an end from it).
+Every SPACES_PRESENCE_TOUCH_SECONDS an UPDATE gives all the others a fresh `last_seen` (2,000
+rows a statement), and the states of their Spaces are read in the same tick (a guest's
+heartbeat learns of an end from it).
 
 So the rows stay the truth every count reads (listener counts, the listeners grid, insights,
 the auto-end): at most one tick late. A process that dies stops touching its rows, and the
@@ -46,14 +47,26 @@ def touch_seconds() -> float:
 
 
 def write_batch(
-    upserts: dict[str, GuestSocket], deletes: list[str], room_ids: list[int] | None
+    upserts: dict[str, GuestSocket],
+    deletes: list[str],
+    room_ids: list[int] | None,
+    touches: dict[str, GuestSocket] | None = None,
 ) -> dict[int, str]:
-    """Write one tick: delete closed sockets' rows, upsert the others (a fresh `last_seen`).
-    With `room_ids`, also read those Spaces' states (returned)."""
+    """Write one tick: delete closed sockets' rows, upsert new or changed ones, give `touches`
+    a fresh `last_seen` (an UPDATE; any of them found missing, swept while their socket lived
+    on, are written again). With `room_ids`, also read those Spaces' states (returned)."""
+    from django.utils import timezone
+
     from .models import Presence, Room
 
     if deletes:
         Presence.objects.filter(channel_name__in=deletes).delete()
+    names = list(touches or ())
+    for start in range(0, len(names), BATCH_ROWS):
+        chunk = names[start : start + BATCH_ROWS]
+        found = Presence.objects.filter(channel_name__in=chunk).update(last_seen=timezone.now())
+        if found < len(chunk):
+            upserts = {**{name: touches[name] for name in chunk}, **upserts}
     if upserts:
         rows = [
             Presence(
@@ -148,21 +161,28 @@ class GuestPresence:
         """Write what changed since the last tick (everything, when a touch is due)."""
         async with self._writing:
             touch = time.monotonic() - self.touched_at >= touch_seconds()
-            names = set(self.sockets) if touch else self.dirty & set(self.sockets)
+            names = self.dirty & self.sockets.keys()
             deletes = list(self.gone)
-            if not names and not deletes:
+            if not names and not deletes and not (touch and self.sockets):
                 return
             upserts = {name: self.sockets[name] for name in names}
             for guest in upserts.values():
                 guest.sent = True
             self.dirty -= names
             self.gone.clear()
-            room_ids = sorted({guest.room_id for guest in upserts.values()}) if touch else None
+            # The rest of the process's guests get a fresh `last_seen` (rows, not objects).
+            touches = (
+                {n: g for n, g in self.sockets.items() if g.sent and n not in names}
+                if touch
+                else None
+            )
+            room_ids = sorted({guest.room_id for guest in self.sockets.values()}) if touch else None
             try:
                 states = await database_sync_to_async(write_batch)(
                     {name: GuestSocket(**vars(guest)) for name, guest in upserts.items()},
                     deletes,
                     room_ids,
+                    touches,
                 )
             except BaseException:
                 # Written next tick: those still open, and every delete.

@@ -65,7 +65,38 @@ def compatible() -> bool:
             PINNED,
         )
         return False
+    _lazy_autobahn_debug()
     return True
+
+
+class _Formatted:
+    """`pformat(value)`, only when a log line is actually written."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        from pprint import pformat
+
+        return pformat(self.value)
+
+    __repr__ = __str__
+
+
+def _lazy_autobahn_debug() -> None:
+    """autobahn's `WebSocketProtocol._connectionMade` pretty-prints its ~40 settings for a
+    debug line on every connection, written or not: 4% of daphne's CPU in a join storm. The
+    module's `pformat` is made lazy (autobahn/websocket/protocol.py: `_connectionMade` and
+    `onOpen`'s log of the transport details take it; `Timings.__str__` keeps the real one)."""
+    from pprint import pformat
+
+    import autobahn.websocket.protocol as protocol
+
+    protocol.pformat = _Formatted
+    # Its one other use must still return text (`Timings.__str__`).
+    protocol.Timings.__str__ = lambda self: pformat(self._timings)
 
 
 def enabled() -> bool:

@@ -214,6 +214,7 @@ async def test_people_waiting_in_a_scheduled_space_join_it_when_it_goes_live():
     assert (await guest.wait_for("snapshot"))["you"]["may"] == ["react"]
     await waiting.send(type="hand_raise")
     await waiting.wait_for("hand_raised")
+
     # The guest's row comes with its process's next presence batch (within a second).
     async def both_present() -> bool:
         return await Presence.objects.filter(room=room).acount() == 2
