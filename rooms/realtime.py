@@ -83,7 +83,7 @@ class Hub:
         self._task: asyncio.Task | None = None
         self._refresh: asyncio.Task | None = None
         self._starting: asyncio.Lock = asyncio.Lock()
-        self._gc_frozen = False
+        self._gc_freeze_at = 2000  # sockets at the next freeze
         # The last listener count broadcast per room (at most ~1 s old while people come and
         # go): a joining socket's snapshot uses it instead of counting every presence row.
         self.listeners: dict[int, int] = {}
@@ -308,12 +308,13 @@ class Hub:
         return sent
 
     def _freeze_gc_when_large(self) -> None:
-        # Full collections over 10,000 sockets paused the process ~0.5–0.85 s; move the
-        # long-lived objects out of the collector's view once the process holds many sockets.
-        # (No collection first: over 2,000 sockets' objects it took ~1.8 s of a join storm.)
-        if not self._gc_frozen and self.socket_count >= 2000:
+        # Full collections over 10,000 sockets paused the process ~0.5–0.9 s (the first promote
+        # after a storm waited for one); move the long-lived objects out of the collector's view
+        # at 2,000 sockets and each time the count doubles. (No collection first: over 2,000
+        # sockets' objects it took ~1.8 s of a join storm.)
+        if self.socket_count >= self._gc_freeze_at:
             gc.freeze()
-            self._gc_frozen = True
+            self._gc_freeze_at *= 2
 
 
 def _failed(task: asyncio.Task) -> bool:
