@@ -7,10 +7,11 @@ Channels' consumer `send`, the session wrapper, daphne's `handle_reply`, autobah
 `transport.write`, which buffers the bytes and registers a writer with the event loop for every
 write, sent on the next turn. At 10,000 sockets a promote took 2.8–4.4 s to reach everyone
 (docs/benchmarks.md). Here the frame is built once (`text_frame`) and handed straight to each
-connection's kernel socket (`Connection.write`, ~15 µs), but only when nothing is waiting in
-that connection's buffers; otherwise the caller falls back to the ordinary ASGI send, so the
-order of frames on a socket never changes and a slow socket is still bounded by
-`spaces_project.backpressure` (SPACES_SOCKET_SEND_BUFFER_BYTES).
+connection's kernel socket (`Connection.write`, ~15–20 µs), but only when nothing is waiting in
+that connection's buffers and its kernel send queue is short (`KERNEL_QUEUE_LIMIT`); otherwise
+the caller falls back to the ordinary ASGI send, so the order of frames on a socket never
+changes and a slow socket is still bounded by `spaces_project.backpressure`
+(SPACES_SOCKET_SEND_BUFFER_BYTES) and dropped as before.
 
 What it relies on, read from the pinned versions (`PINNED`):
 - daphne: the ASGI `send` it gives an application is `functools.partial(server.handle_reply,
@@ -30,9 +31,11 @@ tests/rooms/test_fast_broadcast.py covers it against a real daphne.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import logging
 import struct
+import termios
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -41,6 +44,12 @@ logger = logging.getLogger(__name__)
 
 PINNED = {"daphne": "4.2.3", "autobahn": "26.11.1", "Twisted": "26.10.0"}
 CONNECTION_KEY = "spaces.connection"
+# Frames go straight to a socket only while its kernel send queue holds less than this. Past it
+# they go through Twisted, which writes only when the kernel says the socket is writable: the
+# bytes of a client that stopped reading then pile up in daphne, where
+# SPACES_SOCKET_SEND_BUFFER_BYTES drops it, as without this module.
+KERNEL_QUEUE_LIMIT = 64 * 1024
+_OUTQ = getattr(termios, "TIOCOUTQ", None)  # Linux: bytes in a socket's send queue
 
 
 def installed_versions() -> dict[str, str | None]:
@@ -58,6 +67,9 @@ def compatible() -> bool:
     """Whether the installed daphne, autobahn and Twisted are the ones this module was read
     from (checked once per process; says so in the log when they are not)."""
     found = installed_versions()
+    if _OUTQ is None:
+        logger.warning("Fast broadcast is off: no TIOCOUTQ here (frames go through ASGI)")
+        return False
     if found != PINNED:
         logger.warning(
             "Fast broadcast is off: installed %s, read from %s (frames go through ASGI)",
@@ -193,6 +205,13 @@ class Connection:
         details = self.server.connections.get(protocol)
         if details is None or details.get("disconnected"):
             return False
+        sock = self.transport.socket
+        try:
+            queued = struct.unpack("i", fcntl.ioctl(sock.fileno(), _OUTQ, b"\0\0\0\0"))[0]
+        except OSError:
+            return False
+        if queued >= KERNEL_QUEUE_LIMIT:
+            return False
         # What autobahn counts for a message it sends (its stats stay true).
         stats = protocol.trafficStats
         stats.outgoingWebSocketMessages += 1
@@ -201,7 +220,7 @@ class Connection:
         stats.outgoingWebSocketFrames += 1
         stats.outgoingOctetsWireLevel += len(wire)
         try:
-            sent = self.transport.socket.send(wire)
+            sent = sock.send(wire)
         except BlockingIOError:
             sent = 0
         except OSError:
