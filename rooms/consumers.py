@@ -8,22 +8,28 @@ per-person events through the person's group. See docs/protocol.md.
 """
 
 import asyncio
+import collections
 import json
 import logging
 import time
+import uuid
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from spaces_project import backpressure, ratelimit
+from spaces_project import backpressure, daphne_compat, ratelimit
 
-from . import events, live, media_bridge, snapshot
+from . import events, insights, live, media_bridge, snapshot
 from .exceptions import ActionRefused
 from .protocol import ProtocolError, parse
 from .realtime import hub
@@ -52,6 +58,8 @@ def live_touch_seconds() -> float:
 
 class TokenBucket:
     """Per-connection rate limit: `rate` messages a second, bursts up to `burst`."""
+
+    __slots__ = ("burst", "rate", "stamp", "tokens")  # three per socket, 10,000 sockets
 
     def __init__(self, rate: float, burst: int) -> None:
         self.rate, self.burst = rate, burst
@@ -86,6 +94,48 @@ ROLE_EVENTS = frozenset(
 )
 
 
+class GuestAdmissions:
+    """Guests' admissions (a few counters in the cache each: round trips to Redis in
+    production) run in a worker thread, in batches: one hop for all the joins waiting. With a
+    hop per guest, a storm of joins queued thousands of hops, each waiting for the GIL behind
+    the busy event loop, and snapshots waited behind them (docs/benchmarks.md, "Signaling")."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[dict[str, Any], asyncio.Future]] = []
+        self.task: asyncio.Task | None = None
+
+    async def admit(self, **request: Any) -> live.Viewer:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((request, future))
+        task = self.task
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            self.task = asyncio.create_task(self.run())
+        result = await future
+        if isinstance(result, live.Refused):
+            raise result
+        return result
+
+    async def run(self) -> None:
+        while self.waiting:
+            batch, self.waiting = self.waiting, []
+            try:
+                results = await sync_to_async(live.guest_admit_all, thread_sensitive=False)(
+                    [request for request, _future in batch]
+                )
+            except Exception as error:
+                results = [error] * len(batch)
+            for (_request, future), result in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if isinstance(result, Exception) and not isinstance(result, live.Refused):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+
+guest_admissions = GuestAdmissions()
+
+
 class RoomConsumer(AsyncWebsocketConsumer):
     room_id: int | None = None
     viewer: live.Viewer | None = None
@@ -115,9 +165,28 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def __call__(self, scope, receive, send) -> None:
         # daphne may drop a consumer without `disconnect()`: unregister in `finally` too.
         try:
-            await super().__call__(scope, receive, send)
+            user = scope.get("user")
+            if user is None or not user.is_authenticated:
+                await self.serve_guest(scope, receive, send)
+            else:
+                await super().__call__(scope, receive, send)
         finally:
             await self.cleanup()
+
+    async def serve_guest(self, scope, receive, send) -> None:
+        """A guest's socket has no channel of its own in the channel layer: everything it
+        hears comes through the hub (room-wide events, the answers to its audio offers) and
+        nothing is ever sent to a guest's channel. With Redis that is one SUBSCRIBE and one
+        UNSUBSCRIBE less per guest, and one task less for as long as the socket is open.
+        The rest is Channels' `AsyncConsumer.__call__`."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = f"spaces.guest.{uuid.uuid4().hex}"  # presence and audio key
+        self.base_send = send
+        try:
+            await await_many_dispatch([receive], self.dispatch)
+        except StopConsumer:
+            pass
 
     async def connect(self) -> None:
         await self.accept()
@@ -146,9 +215,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.bad_messages = 0
         self.flood_strikes = 0
         # Frames are counted as they arrive and handled one by one by `work`: the rate limit
-        # sees the sender's pace, not the pace of the handling (which slows under load).
-        self.inbox: asyncio.Queue[str | None] = asyncio.Queue()
-        self.worker = asyncio.create_task(self.work())
+        # sees the sender's pace, not the pace of the handling (which slows under load). The
+        # worker runs while frames wait (a page sends one ping per 20 s: no task in between).
+        self.inbox: collections.deque[str | None] = collections.deque()
         self.last_touch = time.monotonic()
         # Registered before the snapshot is read so no event is missed; events that arrive
         # meanwhile are held, or the page would get deltas before the state they apply to.
@@ -180,6 +249,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def admit(self) -> tuple[live.Viewer, str]:
         """Who this socket is in the Space (joining it when live); raises live.Refused."""
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            return await self.admit_guest()
         return await database_sync_to_async(live.viewer_connect)(
             slug=self.scope["url_route"]["kwargs"]["slug"],
             user=self.scope.get("user"),
@@ -188,6 +260,24 @@ class RoomConsumer(AsyncWebsocketConsumer):
             client_address=(self.scope.get("client") or [None])[0],
             session=self.scope.get("session"),
         )
+
+    async def admit_guest(self) -> tuple[live.Viewer, str]:
+        """A guest's admission makes no query of its own: the Space's gate is shared by the
+        process's guest joins (Hub.room_gate), the limits are counters in the cache, and the
+        presence row is written with the process's next batch (rooms.presence)."""
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        gate = await hub().room_gate(slug, lambda: database_sync_to_async(live.room_gate)(slug))
+        viewer = await guest_admissions.admit(
+            gate=gate,
+            guest_cookie=self.scope.get("cookies", {}).get(live.GUEST_COOKIE),
+            channel_name=self.channel_name,
+            client_address=(self.scope.get("client") or [None])[0],
+        )
+        if gate.state == "live":
+            hub().presence.join(
+                channel_name=self.channel_name, room_id=gate.room_id, guest_id=viewer.guest_id
+            )
+        return viewer, gate.state
 
     async def readmit(self) -> None:
         """The Space went live while this socket waited: join it now, and start afresh."""
@@ -265,14 +355,22 @@ class RoomConsumer(AsyncWebsocketConsumer):
         for task in [self.worker, *self.tasks]:
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
+        guest = self.viewer.is_guest
+        if guest:  # before the hub lets go: the process's last socket writes what is pending
+            hub().presence.leave(self.channel_name)
         await hub().discard(room_id, self)
         for group in self.person_groups(room_id):
             await self.channel_layer.group_discard(group, self.channel_name)
         await media_bridge.disconnect(room_id, self.viewer.peer_id, self.viewer.media_worker)
         try:
-            await database_sync_to_async(live.viewer_disconnect)(
-                channel_name=self.channel_name, socket_slot=self.viewer.socket_slot
-            )
+            if guest:
+                await sync_to_async(live.release_socket_slot, thread_sensitive=False)(
+                    self.viewer.socket_slot
+                )
+            else:
+                await database_sync_to_async(live.viewer_disconnect)(
+                    channel_name=self.channel_name, socket_slot=self.viewer.socket_slot
+                )
         finally:
             live.counts.mark(room_id)
 
@@ -280,7 +378,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
         if self.room_id is None:
             return
-        if not self.limits.take() or self.inbox.qsize() >= settings.SPACES_SOCKET_QUEUE:
+        if not self.limits.take() or len(self.inbox) >= settings.SPACES_SOCKET_QUEUE:
             self.flood_strikes += 1
             if self.flood_strikes > settings.SPACES_SOCKET_FLOOD_STRIKES:
                 await self.refuse(Close.FLOOD, "rate_limited", _("Too many messages; goodbye."))
@@ -288,12 +386,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
             elif self.flood_strikes == 1 or self.flood_strikes % 10 == 0:
                 await self.send_error("rate_limited", _("Slow down: too many messages."))
             return
-        self.inbox.put_nowait(text_data)
+        self.inbox.append(text_data)
+        if self.worker is None or self.worker.done():
+            self.worker = asyncio.create_task(self.work())
 
     async def work(self) -> None:
-        """Handle this socket's frames in the order they came, one at a time."""
-        while self.room_id is not None:
-            text_data = await self.inbox.get()
+        """Handle this socket's frames in the order they came, one at a time, until none
+        waits (the next frame starts the worker again)."""
+        while self.room_id is not None and self.inbox:
+            text_data = self.inbox.popleft()
             try:
                 await self.handle_frame(text_data)
             except Exception:  # e.g. the socket closed under it; the next frame still counts
@@ -349,12 +450,27 @@ class RoomConsumer(AsyncWebsocketConsumer):
         now = time.monotonic()
         if now - self.last_touch > live_touch_seconds():
             self.last_touch = now
-            state = await database_sync_to_async(live.viewer_touch)(viewer=self.viewer)
+            if self.viewer.is_guest:
+                state = await self.guest_touch()
+            else:
+                state = await database_sync_to_async(live.viewer_touch)(viewer=self.viewer)
             if state in (None, "ended", "cancelled"):
                 # An end this socket was not told of (from another process without a shared
                 # channel layer): say so, as the event would have.
                 await self.send_event({"v": events.VERSION, "type": "room_ended"})
                 await self.close(Close.OVER)
+
+    async def guest_touch(self) -> str | None:
+        """A guest's heartbeat: its row is refreshed by the process's batch, which also reads
+        the Space's state; a guest not counted there (it joined before the Space went live and
+        missed `room_live`) reads the state itself."""
+        presence = hub().presence
+        if self.channel_name in presence.sockets:
+            return presence.room_state(self.room_id)
+        state = await database_sync_to_async(live.room_state)(self.room_id)
+        if state == "live" and not self.joined_live:
+            self.spawn(self.readmit())
+        return state
 
     async def handle_resync(self, message) -> None:
         await self.resync()
@@ -512,7 +628,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
         """Listener counts count sockets whose audio is on, not pages that are only open."""
         if self.room_id is None:
             return
-        await database_sync_to_async(live.viewer_listening)(viewer=self.viewer, listening=listening)
+        if self.viewer.is_guest:  # written with the process's next batch (rooms.presence)
+            presence = hub().presence
+            if self.channel_name in presence.sockets:
+                self.viewer.listening = listening
+                presence.set_listening(self.channel_name, listening)
+                if listening:  # counted in memory for the host's insights, flushed in bulk
+                    await database_sync_to_async(insights.note_listener)(
+                        self.room_id, user_id=None, guest_id=self.viewer.guest_id
+                    )
+        else:
+            await database_sync_to_async(live.viewer_listening)(
+                viewer=self.viewer, listening=listening
+            )
         live.counts.mark(self.room_id)
 
     async def media_answer(self, message: dict[str, Any]) -> None:
@@ -539,6 +667,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # Called by the hub for every room-wide event in this socket's room (frame built once).
     def wants(self, event: dict[str, Any]) -> bool:
         return self.viewer is not None and self.viewer.wants(event)
+
+    def write_now(self, wire: bytes) -> bool:
+        if self.held is not None:  # its snapshot is not out yet: the frame waits in `held`
+            return False
+        connection = self.scope.get(daphne_compat.CONNECTION_KEY)
+        return connection is not None and connection.write(wire)
 
     async def send_frame(self, frame: str) -> None:
         if self.held is not None:

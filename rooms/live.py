@@ -105,6 +105,124 @@ class Viewer:
         return True
 
 
+@dataclass(frozen=True)
+class RoomGate:
+    """What admitting a guest needs to know of a Space: read once and shared by a process's
+    guest joins (rooms.realtime.Hub.room_gate) while no room event says it changed."""
+
+    room_id: int
+    state: str
+    private: bool
+    guests_may_listen: bool
+
+    @classmethod
+    def of(cls, room: Room) -> "RoomGate":
+        return cls(
+            room_id=room.pk,
+            state=room.state,
+            private=room.visibility == Room.Visibility.PRIVATE,
+            guests_may_listen=room.guests_may_listen,
+        )
+
+
+def room_gate(slug: str) -> RoomGate | None:
+    """The gate of the Space at `slug` (None if there is none): one query."""
+    row = (
+        Room.objects.filter(slug=slug)
+        .values_list("pk", "state", "visibility", "guests_may_listen")
+        .first()
+    )
+    if row is None:
+        return None
+    pk, state, visibility, guests_may_listen = row
+    return RoomGate(pk, state, visibility == Room.Visibility.PRIVATE, guests_may_listen)
+
+
+def guest_admit(
+    *,
+    gate: RoomGate | None,
+    guest_cookie: str | None,
+    channel_name: str,
+    client_address: str | None = None,
+) -> Viewer:
+    """Admit a guest's socket to the Space behind `gate`, without the database: the connect
+    rate and the sockets per address are counters in the shared cache.
+
+    Refuses unknown Spaces (4404), private ones (4403), guests connecting too often from one
+    address (4429), guests without the public page's cookie (4401), Spaces whose host turned
+    guest listening off (4403) and too many sockets from one address (4429). Recording the
+    socket's presence is the caller's (rooms.presence for a socket, a row in viewer_connect).
+    """
+    request = {
+        "gate": gate,
+        "guest_cookie": guest_cookie,
+        "channel_name": channel_name,
+        "client_address": client_address,
+    }
+    result = guest_admit_all([request])[0]
+    if isinstance(result, Refused):
+        raise result
+    return result
+
+
+def guest_admit_all(requests: list[dict[str, Any]]) -> list[Viewer | Refused]:
+    """`guest_admit` for several sockets at once, a refusal in its socket's place: the
+    counters of all of them are counted together (two round trips to Redis for a batch of
+    joins, rooms.consumers.GuestAdmissions)."""
+    results: list[Viewer | Refused] = []
+    addresses: list[str] = []
+    for request in requests:
+        gate = request["gate"]
+        address = ratelimit.client_key(request.get("client_address"))
+        addresses.append(address)
+        if gate is None:
+            results.append(Refused("not_found", _("There is no Space at this link."), 4404))
+        elif gate.private:
+            results.append(
+                Refused("private", "This Space is private. Ask the host to let you in.", 4403)
+            )
+        else:
+            results.append(
+                Viewer(
+                    room_id=gate.room_id,
+                    channel_name=request["channel_name"],
+                    role=Standing.GUEST,
+                )
+            )
+    # The connect rate per address, counted for every socket that got this far.
+    counting = [i for i, result in enumerate(results) if isinstance(result, Viewer)]
+    hits = ratelimit.count_hits([f"rl:guest_socket:{addresses[i]}" for i in counting], 60)
+    for i, hit in zip(counting, hits, strict=True):
+        request, viewer = requests[i], results[i]
+        if hit > settings.SPACES_GUEST_CONNECT_RATE:
+            results[i] = Refused(
+                "rate_limited", _("Too many connections; try again in a minute."), 4429
+            )
+            continue
+        viewer.guest_id = guest_id_from_cookie(request.get("guest_cookie"))
+        if viewer.guest_id is None:
+            results[i] = Refused("no_guest_cookie", _("Open the Space's link to listen."), 4401)
+        elif not request["gate"].guests_may_listen:
+            results[i] = Refused("guests_off", _("Sign in to listen to this Space."), 4403)
+    # The sockets open per address in the Space (given back on close).
+    slotted = [i for i, result in enumerate(results) if isinstance(result, Viewer)]
+    names = [guest_slot_name(results[i].room_id, addresses[i]) for i in slotted]
+    open_now = ratelimit.count_hits(names, GUEST_SLOT_SECONDS)
+    for i, name, count in zip(slotted, names, open_now, strict=True):
+        if count == 0:  # the cache could not count: admission does not depend on it
+            continue
+        if count > settings.SPACES_GUEST_SOCKETS_PER_ADDRESS:
+            release_socket_slot(name)
+            results[i] = Refused(
+                "too_many_sockets",
+                _("Too many listeners from your network; try again later."),
+                4429,
+            )
+        else:
+            results[i].socket_slot = name
+    return results
+
+
 def viewer_connect(
     *,
     slug: str,
@@ -116,63 +234,58 @@ def viewer_connect(
 ) -> tuple[Viewer, str]:
     """Admit a socket to a Space: join it as a participant (signed in) and record presence.
 
-    Refuses unknown Spaces (4404), guests connecting too often from one address (4429), guests
-    without the public page's cookie (4401), guests where
-    the host turned guest listening off, people not let into a private Space, suspended people
-    and removed people (4403).
+    Refuses unknown Spaces (4404), people not let into a private Space, suspended people and
+    removed people (4403), and guests as `guest_admit` does. The room socket admits guests
+    with `guest_admit` and keeps their presence in the process (rooms.presence).
     """
     room = Room.objects.filter(slug=slug).first()
     if room is None:
         raise Refused("not_found", _("There is no Space at this link."), 4404)
     signed_in = user is not None and user.is_authenticated
+    if not signed_in:
+        viewer = guest_admit(
+            gate=RoomGate.of(room),
+            guest_cookie=guest_cookie,
+            channel_name=channel_name,
+            client_address=client_address,
+        )
+        if room.state == Room.State.LIVE:
+            Presence.objects.create(channel_name=channel_name, room=room, guest_id=viewer.guest_id)
+        return viewer, room.state
     if not room_visible_to(room, user):
         raise Refused("private", "This Space is private. Ask the host to let you in.", 4403)
     viewer = Viewer(room_id=room.pk, channel_name=channel_name)
-    if signed_in:
-        account_check(user.pk)
-        viewer.user_id = user.pk
-        viewer.hidden_authors = blocked_by(user.pk)
-        if session is not None and session.session_key:
-            viewer.session_key = session.session_key
-            viewer.auth_hash = session.get(HASH_SESSION_KEY)
-    else:
-        address = ratelimit.client_key(client_address)
-        if not ratelimit.allow(
-            "guest_socket", address, limit=settings.SPACES_GUEST_CONNECT_RATE, seconds=60
-        ):
-            raise Refused("rate_limited", _("Too many connections; try again in a minute."), 4429)
-        viewer.guest_id = guest_id_from_cookie(guest_cookie)
-        if viewer.guest_id is None:
-            raise Refused("no_guest_cookie", _("Open the Space's link to listen."), 4401)
-        if not room.guests_may_listen:
-            raise Refused("guests_off", _("Sign in to listen to this Space."), 4403)
-        viewer.socket_slot = guest_socket_slot(room.pk, address)
+    account_check(user.pk)
+    viewer.user_id = user.pk
+    viewer.hidden_authors = blocked_by(user.pk)
+    if session is not None and session.session_key:
+        viewer.session_key = session.session_key
+        viewer.auth_hash = session.get(HASH_SESSION_KEY)
     if room.state != Room.State.LIVE:
-        viewer.role = standing_of(user, room) if signed_in else Standing.GUEST
+        viewer.role = standing_of(user, room)
         return viewer, room.state
-    if signed_in:
-        standing = standing_of(user, room)
-        if standing == Standing.REMOVED:
-            raise Refused("removed", _("You were removed from this Space."), 4403)
-        sockets = Presence.objects.filter(room=room, user_id=user.pk).count()
-        if sockets >= settings.SPACES_SOCKETS_PER_PERSON:
-            raise Refused(
-                "too_many_sockets",
-                _("You have this Space open in too many tabs; close one and try again."),
-                4429,
-            )
-        try:
-            viewer.role = services.participant_join(room=room, user=user).role
-        except ActionRefused as refused:  # e.g. suspended since the check above
-            raise Refused(refused.code.value, refused.message, 4403) from None
+    standing = standing_of(user, room)
+    if standing == Standing.REMOVED:
+        raise Refused("removed", _("You were removed from this Space."), 4403)
+    sockets = Presence.objects.filter(room=room, user_id=user.pk).count()
+    if sockets >= settings.SPACES_SOCKETS_PER_PERSON:
+        raise Refused(
+            "too_many_sockets",
+            _("You have this Space open in too many tabs; close one and try again."),
+            4429,
+        )
+    try:
+        viewer.role = services.participant_join(room=room, user=user).role
+    except ActionRefused as refused:  # e.g. suspended since the check above
+        raise Refused(refused.code.value, refused.message, 4403) from None
     # Channel names are new for every socket: one INSERT, not a locked read-then-write.
-    Presence.objects.create(
-        channel_name=channel_name,
-        room=room,
-        user_id=viewer.user_id,
-        guest_id=viewer.guest_id or "",
-    )
+    Presence.objects.create(channel_name=channel_name, room=room, user_id=viewer.user_id)
     return viewer, room.state
+
+
+def room_state(room_id: int) -> str | None:
+    """The Space's state (None if it no longer exists)."""
+    return Room.objects.filter(pk=room_id).values_list("state", flat=True).first()
 
 
 def blocked_by(user_id: int) -> frozenset[int]:
@@ -227,28 +340,8 @@ def release_socket_slot(socket_slot: str | None) -> None:
 GUEST_SLOT_SECONDS = 6 * 60 * 60  # a counter left by a crashed process is forgotten after this
 
 
-def guest_socket_slot(room_id: int, address: str) -> str | None:
-    """Count one more guest socket from `address` (a client key) in the Space, shared by every
-    process through the cache; Refused (4429) past `SPACES_GUEST_SOCKETS_PER_ADDRESS`. Returns
-    the counter to give back on close (None when the cache could not count: fail open)."""
-    name = f"rl:guest_sockets:{room_id}:{address}"
-    counters = ratelimit.shared_cache()
-    try:
-        counters.add(name, 0, GUEST_SLOT_SECONDS)
-        try:
-            open_now = counters.incr(name)
-        except ValueError:  # expired between add and incr
-            counters.set(name, 1, GUEST_SLOT_SECONDS)
-            open_now = 1
-    except Exception:  # noqa: BLE001 (the cache is down: admission does not depend on it)
-        return None
-    if open_now > settings.SPACES_GUEST_SOCKETS_PER_ADDRESS:
-        with contextlib.suppress(Exception):
-            counters.decr(name)
-        raise Refused(
-            "too_many_sockets", _("Too many listeners from your network; try again later."), 4429
-        )
-    return name
+def guest_slot_name(room_id: int, address: str) -> str:
+    return f"rl:guest_sockets:{room_id}:{address}"
 
 
 def presence_sweep(*, older_than: timedelta | None = None) -> list[int]:
@@ -506,6 +599,12 @@ def _presence_state(room_id: int) -> tuple[dict[str, Any], bool]:
 async def _flush_count(room_id: int) -> None:
     from channels.db import database_sync_to_async
 
+    from .realtime import hub
+
+    # Guests' presence written in this tick is counted in this tick.
+    presence = hub().presence
+    if presence.pending:
+        await presence.flush()
     # Count in a worker thread, send from the event loop: a worker thread that sends through
     # `async_to_sync` waits on this loop, and hangs the process if the loop stops (shutdown).
     payload, host_here = await database_sync_to_async(_presence_state)(room_id)

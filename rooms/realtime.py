@@ -26,6 +26,10 @@ from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 
+from spaces_project import daphne_compat
+
+from .presence import GuestPresence
+
 logger = logging.getLogger(__name__)
 
 PROCESS_GROUP = "spaces.processes"
@@ -40,6 +44,10 @@ class Socket(Protocol):
     def wants(self, event: dict[str, Any]) -> bool: ...
 
     async def send_frame(self, frame: str) -> None: ...
+
+    def write_now(self, wire: bytes) -> bool:
+        """Write a ready WebSocket frame straight to the connection if nothing waits on it;
+        False when `send_frame` must send it (spaces_project.daphne_compat)."""
 
     async def observe(self, event: dict[str, Any]) -> None: ...
 
@@ -63,6 +71,9 @@ GROUP_REFRESH_SECONDS = 3600.0
 PROBE_SECONDS = 1.0
 PROBE_TIMEOUT = 2.0
 REPLY_TYPE = "hub.reply"
+# A Space's gate (what admitting a guest reads) is shared by the process's guest joins until the
+# room's next event, and for at most this long.
+GATE_SECONDS = 5.0
 
 
 class Hub:
@@ -72,7 +83,7 @@ class Hub:
         self._task: asyncio.Task | None = None
         self._refresh: asyncio.Task | None = None
         self._starting: asyncio.Lock = asyncio.Lock()
-        self._gc_frozen = False
+        self._gc_freeze_at = 2000  # sockets at the next freeze
         # The last listener count broadcast per room (at most ~1 s old while people come and
         # go): a joining socket's snapshot uses it instead of counting every presence row.
         self.listeners: dict[int, int] = {}
@@ -81,6 +92,13 @@ class Hub:
         self.generation: dict[int, int] = {}
         self._guest_snapshots: dict[int, tuple[int, asyncio.Task]] = {}
         self._replies: dict[str, asyncio.Future] = {}
+        # Spaces' gates by slug: (gate read, the hub's run and the room's generation when the
+        # read began, loop time), and reads in flight.
+        self._gates: dict[str, tuple[Any, int, int, float]] = {}
+        self._gate_reads: dict[str, asyncio.Task] = {}
+        self.runs = 0  # times the hub started: events reach it only while it runs
+        # This process's guests' presence, written in batches (rooms.presence).
+        self.presence = GuestPresence()
         self._probe: asyncio.Task | None = None
         # True from a failed probe (or publish) until the layer works again and sockets resync.
         self.layer_down = False
@@ -98,6 +116,7 @@ class Hub:
                 self.channel_name = await layer.new_channel("spaces.process.")
                 await layer.group_add(PROCESS_GROUP, self.channel_name)
                 self._task = asyncio.create_task(self._receive_forever(layer))
+                self.runs += 1
                 self._refresh = asyncio.create_task(self._stay_in_group(layer, self.channel_name))
                 self._probe = asyncio.create_task(self._watch_layer(layer))
         self.rooms.setdefault(room_id, set()).add(socket)
@@ -116,7 +135,43 @@ class Hub:
             task.cancel()
             self._refresh.cancel()
             self._probe.cancel()
+            self._gates.clear()
             await get_channel_layer().group_discard(PROCESS_GROUP, self.channel_name)
+            await self.presence.close()
+
+    async def room_gate(self, slug: str, read: Callable[[], Awaitable[Any]]) -> Any:
+        """The gate of the Space at `slug` for a guest's admission (rooms.live.RoomGate), read
+        with `read()` only when no read since the room's last event is kept: events reach this
+        process only while the hub runs, so a gate read while it did not run is not kept, and
+        none is kept longer than GATE_SECONDS."""
+        loop = asyncio.get_running_loop()
+        kept = self._gates.get(slug)
+        if kept is not None:
+            gate, runs, generation, at = kept
+            if (
+                self._task is not None
+                and runs == self.runs
+                and generation == self.generation.get(gate.room_id, 0)
+                and loop.time() - at < GATE_SECONDS
+            ):
+                return gate
+        reading = self._gate_reads.get(slug)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_gate(slug, read))
+            self._gate_reads[slug] = reading
+            reading.add_done_callback(lambda _, slug=slug: self._gate_reads.pop(slug, None))
+        return await asyncio.shield(reading)
+
+    async def _read_gate(self, slug: str, read: Callable[[], Awaitable[Any]]) -> Any:
+        running, runs = self._task is not None, self.runs
+        generations = dict(self.generation)
+        at = asyncio.get_running_loop().time()
+        gate = await read()
+        if gate is not None and running and runs == self.runs and self._task is not None:
+            generation = generations.get(gate.room_id, 0)
+            if generation == self.generation.get(gate.room_id, 0):
+                self._gates[slug] = (gate, runs, generation, at)
+        return gate
 
     async def guest_snapshot(
         self, room_id: int, read: Callable[[], Awaitable[dict[str, Any]]]
@@ -234,13 +289,17 @@ class Hub:
         if event["type"] == "listeners":
             self.listeners[room_id] = event["count"]
         frame = json.dumps(event, separators=(",", ":"))
+        # The WebSocket frame too is built once, and written straight to every connection
+        # with nothing waiting on it; the others get it through ASGI, in order.
+        wire = daphne_compat.text_frame(frame) if daphne_compat.enabled() else None
         about = (event.get("user") or {}).get("id")
         everyone = event["type"] in EVERYONE_OBSERVES
         sent = 0
         for socket in list(sockets):
             try:
                 if socket.wants(event):
-                    await socket.send_frame(frame)
+                    if wire is None or not socket.write_now(wire):
+                        await socket.send_frame(frame)
                     sent += 1
                 if everyone or (about is not None and socket.viewer.user_id == about):
                     await socket.observe(event)
@@ -249,12 +308,13 @@ class Hub:
         return sent
 
     def _freeze_gc_when_large(self) -> None:
-        # Full collections over 10,000 sockets paused the process ~0.5–0.85 s; move the
-        # long-lived objects out of the collector's view once the process holds many sockets.
-        if not self._gc_frozen and self.socket_count >= 2000:
-            gc.collect()
+        # Full collections over 10,000 sockets paused the process ~0.5–0.9 s (the first promote
+        # after a storm waited for one); move the long-lived objects out of the collector's view
+        # at 2,000 sockets and each time the count doubles. (No collection first: over 2,000
+        # sockets' objects it took ~1.8 s of a join storm.)
+        if self.socket_count >= self._gc_freeze_at:
             gc.freeze()
-            self._gc_frozen = True
+            self._gc_freeze_at *= 2
 
 
 def _failed(task: asyncio.Task) -> bool:

@@ -35,8 +35,9 @@ step "Starting the Celery worker (scheduled reminders, emails; logs warnings onl
 .venv/bin/celery -A spaces_project worker --beat --loglevel=WARNING --concurrency=1 \
   --schedule var/celerybeat-schedule &
 pids+=($!)
-.venv/bin/daphne -b "$HOST" -p "$PORT" --websocket_timeout 86400 \
-  --websocket_connect_timeout 30 spaces_project.asgi:application &
+# daphne through spaces_project/serve.py: open-file limit, listen backlog, handshake timeout and
+# garbage collection set for a crowd (docs/reliability.md, "A crowd on one process").
+$PY -m spaces_project.serve -b "$HOST" -p "$PORT" spaces_project.asgi:application &
 pids+=($!)
 # The banner after daphne answers, so it is not lost among the worker's start-up lines.
 for _ in $(seq 150); do (exec 3<>"/dev/tcp/$link_host/$PORT") 2>/dev/null && break; sleep 0.2; done

@@ -5,12 +5,15 @@ the kernel does not take: a client that stops reading (but keeps its connection,
 sending pings) made daphne grow ~0.3 MB/s for as long as it stayed. `SendBufferMiddleware` puts
 the socket's transport in the scope (daphne passes it as the first argument of its `send`);
 `buffered_bytes(scope)` says how many bytes wait in it. Under another server, or in tests
-without one, there is no transport and nothing is ever over the limit.
+without one, there is no transport and nothing is ever over the limit. It also puts daphne's
+connection there for the hub's direct writes (`spaces_project.daphne_compat`), which are made
+only while nothing waits in these buffers.
 """
 
-import functools
 import logging
 from typing import Any
+
+from . import daphne_compat
 
 logger = logging.getLogger(__name__)
 
@@ -22,10 +25,14 @@ class SendBufferMiddleware:
         self.app = app
 
     async def __call__(self, scope, receive, send) -> Any:
-        protocol = send.args[0] if isinstance(send, functools.partial) and send.args else None
+        protocol = daphne_compat.protocol_from_send(send)
         transport = getattr(protocol, "transport", None)
         if transport is not None and hasattr(transport, "dataBuffer"):
-            scope = {**scope, TRANSPORT_KEY: transport}
+            # daphne builds a scope per connection: filled in, not copied (a copy would live
+            # as long as the socket).
+            scope[TRANSPORT_KEY] = transport
+            if scope.get("type") == "websocket":
+                scope[daphne_compat.CONNECTION_KEY] = daphne_compat.Connection.of(send)
         return await self.app(scope, receive, send)
 
 

@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from rooms.live import Refused, guest_cookie_value, viewer_connect
+from spaces_project import ratelimit
 from tests.factories import RoomFactory
 
 pytestmark = pytest.mark.django_db
@@ -44,3 +45,17 @@ def test_guest_sockets_from_one_address_are_limited(settings):
     viewer_connect(
         slug=room.slug, user=None, guest_cookie=cookie, channel_name="c4", client_address="10.0.0.8"
     )
+
+
+def test_many_counters_counted_at_once_count_as_one_by_one():
+    """A batch of guest joins counts its counters together (one round trip to Redis when the
+    cache is Redis, as in the services pass); the counts and the window are the same."""
+    counters = ratelimit.shared_cache()
+    counters.delete_many(["rl:batch:a", "rl:batch:b"])
+    assert ratelimit.count_hits(["rl:batch:a", "rl:batch:b", "rl:batch:a"], 60) == [1, 1, 2]
+    assert ratelimit.count_hit("rl:batch:a", 60) == 3
+    assert ratelimit.count_hits(["rl:batch:b"], 60) == [2]
+    client_of = getattr(getattr(counters, "_cache", None), "get_client", None)
+    if client_of is not None:  # Redis: the window is set once, by the first hit
+        ttl = client_of().ttl(counters.make_and_validate_key("rl:batch:a"))
+        assert 0 < ttl <= 60

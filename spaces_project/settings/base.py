@@ -482,3 +482,10 @@ SPACES_HANDLE_CHANGE_DAYS = int(os.environ.get("SPACES_HANDLE_CHANGE_DAYS", "30"
 # Guest sockets open at once from one address in one Space (generous: schools and offices share
 # an address); counted in the cache, so across processes.
 SPACES_GUEST_SOCKETS_PER_ADDRESS = int(os.environ.get("SPACES_GUEST_SOCKETS_PER_ADDRESS", "50"))
+
+# A crowd on one daphne process (docs/reliability.md, "A crowd on one process").
+# Room-wide frames are built once and written straight to each idle connection
+# (spaces_project/daphne_compat.py); "off" sends every frame through ASGI.
+SPACES_FAST_BROADCAST = os.environ.get("SPACES_FAST_BROADCAST", "on") != "off"
+# Guests' presence rows are written by their process in one batch per tick (rooms/presence.py).
+SPACES_PRESENCE_BATCH_SECONDS = float(os.environ.get("SPACES_PRESENCE_BATCH_SECONDS", "1"))

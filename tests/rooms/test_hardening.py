@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.sessions.models import Session
@@ -25,6 +24,7 @@ from rooms.exceptions import ActionRefused
 from rooms.models import Participant, Post, Room
 from rooms.permissions import Action, can, is_staff_moderator
 from rooms.routing import websocket_urlpatterns
+from spaces_project.asgi import SocketSessionMiddleware
 from tests.factories import ModeratorFactory, PostFactory, RoomFactory, UserFactory
 
 from .conftest import grant_moderation
@@ -38,7 +38,8 @@ from .live_helpers import (
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("settled_ticks")]
 
-SESSION_APP = AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+# The project's own session stack (spaces_project/asgi.py), without the origin check.
+SESSION_APP = SocketSessionMiddleware(URLRouter(websocket_urlpatterns))
 
 
 def suspend(user) -> None:

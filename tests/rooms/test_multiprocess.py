@@ -19,7 +19,6 @@ from websockets.asyncio.client import connect
 
 from rooms import services
 from rooms.live import GUEST_COOKIE, guest_cookie_value
-from rooms.models import Presence
 from tests.factories import ParticipantFactory, RoomFactory
 from tests.servers import free_port, process_env, start_daphne, wait_until_listening
 
@@ -179,9 +178,11 @@ async def test_a_change_through_one_process_reaches_people_on_the_other(two_serv
     await host.wait_for("moved_to_audience")
     await guest.wait_for("moved_to_audience")
 
-    # Counts add up the people listening on both processes (their audio marked on here; a new
-    # socket on A makes A count again).
-    await Presence.objects.filter(room=room).aupdate(listening=True)
+    # Counts add up the people listening on both processes (their pages say they play the
+    # stream; a guest's row is written by its process's next batch; a new socket on A makes A
+    # count again).
+    for peer in (listener, guest, other):
+        await peer.send(type="hls_listening", listening=True)
     late, _ = await join_peer(a, room, guest_id="guest-on-a")
     while (await host.wait_for("listeners"))["count"] != 3:
         pass

@@ -22,6 +22,9 @@ class FakeSocket:
     def wants(self, event):
         return True
 
+    def write_now(self, wire):
+        return False  # no daphne connection behind it: frames come through send_frame
+
     async def send_frame(self, frame):
         if self.fail:
             raise RuntimeError("socket went away")
