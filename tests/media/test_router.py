@@ -291,9 +291,10 @@ async def test_listeners_can_get_longer_packets_while_speakers_keep_20_ms(
         # ... while a speaker still hears everyone else in 20 ms packets
         assert tone_share(low_hears, 660) > 0.9 and tone_share(low_hears, 440) < 0.01
         assert {block.size for at, block in low.recording.blocks[-10:]} == {960}
-        # two speakers at 50 packets a second, the listener at 1000 / packet_ms
+        # two speakers at 50 packets a second, the listener at 1000 / packet_ms (a loaded
+        # machine may fall behind the clock, never ahead of it)
         expected = elapsed * (2 * 50 + 1000 / packet_ms)
         sent = router.stats()["packets_sent"] - sent_before
-        assert 0.8 * expected <= sent <= 1.2 * expected
+        assert 0.6 * expected <= sent <= 1.2 * expected
     finally:
         await router.close()
