@@ -33,7 +33,9 @@ PLAYERS = 60
 SECONDS = 6.0
 
 
-def nginx_config(tmp: Path, port: int, redirect_port: int, daphne_port: int) -> Path:
+def nginx_config(
+    tmp: Path, port: int, redirect_port: int, daphne_port: int, *, connections: int = 1024
+) -> Path:
     """The shipped file on loopback ports and temporary paths, inside a minimal nginx.conf."""
     shipped = CONFIG.read_text()
     site = (
@@ -50,7 +52,7 @@ def nginx_config(tmp: Path, port: int, redirect_port: int, daphne_port: int) -> 
     main = tmp / "nginx.conf"
     main.write_text(
         f"{user}daemon off;\nworker_processes 2;\npid {tmp}/nginx.pid;\n"
-        f"error_log {tmp}/error.log warn;\nevents {{ worker_connections 1024; }}\n"
+        f"error_log {tmp}/error.log warn;\nevents {{ worker_connections {connections}; }}\n"
         f"http {{\n  access_log {tmp}/access.log;\n"
         + "".join(f"  {kind}_temp_path {tmp}/{kind};\n" for kind in ("client_body", "proxy"))
         + "".join(f"  {kind}_temp_path {tmp}/{kind};\n" for kind in ("fastcgi", "uwsgi", "scgi"))
@@ -62,7 +64,7 @@ def nginx_config(tmp: Path, port: int, redirect_port: int, daphne_port: int) -> 
 class LiveStream(threading.Thread):
     """A Space's HLS stream written in real time (0.5 s segments), as its router would."""
 
-    def __init__(self, room) -> None:
+    def __init__(self, room, *, segment_seconds: float = 0.5) -> None:
         super().__init__(daemon=True)
         writer = StorageWriter(room.pk)
         writer.clear()
@@ -70,7 +72,7 @@ class LiveStream(threading.Thread):
             stream=f"{time.time_ns():x}"[:12],
             write=writer.write,
             delete=writer.delete,
-            segment_seconds=0.5,
+            segment_seconds=segment_seconds,
         )
         self.stop = threading.Event()
 
