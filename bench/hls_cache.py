@@ -34,6 +34,7 @@ import os
 import re
 import resource
 import selectors
+import signal
 import socket
 import subprocess
 import sys
@@ -456,16 +457,17 @@ def plot(rows: list[dict], path: Path) -> None:
                 hlines=[("target: 5% through the cache", 5.0)],
             ),
             Panel(
-                "origin CPU per listener-second (µs)",
+                "origin CPU per listener-second (microseconds)",
                 "players",
                 series("daphne_ms_per_listener_second", 1000),
                 xlog=True,
                 ylog=True,
             ),
             Panel(
-                "players kept up (% of intended reloads)",
+                "players kept up (% of intended requests)",
                 "players",
-                series("kept_up", 100),
+                [(f"{label}: reloads", x, y) for label, x, y in series("kept_up", 100)]
+                + [(f"{label}: segments", x, y) for label, x, y in series("segments_kept_up", 100)],
                 xlog=True,
             ),
         ],
@@ -496,6 +498,7 @@ def main() -> None:
         print(json.dumps(run_players(port, slug, count, start, ramp, t0, t1)))
         return
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop daphne and nginx on the way out
     rows = []
     with serving(segment_seconds=args.segment_seconds) as site:
         for players in args.players:
