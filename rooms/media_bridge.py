@@ -355,7 +355,43 @@ async def disconnect(room_id: int, peer_id: str, media_worker: str | None = None
         await router.disconnect(peer_id)
         stats = router.stats()
         if not (stats["speakers"] or stats["listeners"] or stats["joining"]):
-            await current.routers.close(str(room_id))
+            if hls.publisher_of(router) is None:
+                await current.routers.close(str(room_id))
+            elif router not in _streaming_alone:
+                # HLS players are nobody's peer: the stream goes on until the Space ends
+                _streaming_alone.add(router)
+                task = asyncio.get_running_loop().create_task(_stream_until_over(room_id, router))
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+
+# Routers kept only for their HLS stream, each watched by `_stream_until_over`.
+_streaming_alone: "weakref.WeakSet[Any]" = weakref.WeakSet()
+STREAM_ALONE_CHECK_SECONDS = 1.0
+
+
+def _room_live(room_id: int) -> bool:
+    state = Room.objects.filter(pk=room_id).values_list("state", flat=True).first()
+    return state == Room.State.LIVE
+
+
+async def _stream_until_over(room_id: int, router) -> None:
+    """Close a router that only streams once its Space is no longer live: with no socket of
+    the room left in this process, the end may never reach it as an event."""
+    try:
+        while not router.closed:
+            await asyncio.sleep(STREAM_ALONE_CHECK_SECONDS)
+            stats = router.stats()
+            if stats["speakers"] or stats["listeners"] or stats["joining"]:
+                return  # peers are back: their leaving starts this again
+            if not await database_sync_to_async(_room_live)(room_id):
+                current = bridge()
+                if current.routers.find(str(room_id)) is router:
+                    current.speakers.pop(room_id, None)
+                    await current.routers.close(str(room_id))
+                await hls.on_room_ended(room_id)
+                return
+    finally:
+        _streaming_alone.discard(router)
 
 
 LEAVES_STAGE = frozenset({"moved_to_audience", "participant_left", "participant_removed"})

@@ -167,6 +167,47 @@ async def test_the_stream_starts_with_the_audio_and_an_unrecorded_one_is_deleted
         await socket.close()
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.media
+async def test_the_stream_goes_on_for_hls_players_when_every_webrtc_peer_has_left(
+    live_space, hls_dir
+):
+    """HLS players may be all that is left of the audience (the embed page, a full Space): the
+    last WebRTC peer leaving must not end their stream while the Space is live."""
+    room = live_space.room
+    socket, _ = await join(room, live_space.speaker)
+    speaker = AudioClient(CONFIG, tone=440, direction="sendrecv")
+    http = AsyncClient()
+    try:
+        await connect_audio(socket, speaker)
+        await asyncio.sleep(2.0)
+        before, first = parse((await http.get(playlist_url(room))).content.decode())
+        await speaker.close()
+        await socket.close()  # the stage's only peer leaves; nobody else is on WebRTC
+        await asyncio.sleep(2.5)
+        response = await http.get(playlist_url(room))
+        assert response.status_code == 200  # still there for the players ...
+        after, segments = parse(response.content.decode())
+        assert "EXT-X-ENDLIST" not in after
+        assert after["EXT-X-MAP"] == before["EXT-X-MAP"]  # ... the same stream, going on
+        assert int(after["EXT-X-MEDIA-SEQUENCE"]) > int(before["EXT-X-MEDIA-SEQUENCE"])
+        assert segments[-1]["name"] != first[-1]["name"]
+        last = await http.get(f"/s/{room.slug}/hls/{segments[-1]['name']}")
+        assert last.status_code == 200
+
+        await database_sync_to_async(services.room_end)(room=room, actor=live_space.host)
+        folder = hls_dir / str(room.pk)
+        for _ in range(100):  # and it stops with the Space
+            if not folder.exists():
+                break
+            await asyncio.sleep(0.05)
+        assert not folder.exists()
+        assert (await http.get(playlist_url(room))).status_code == 404
+    finally:
+        await speaker.close()
+        await socket.close()
+
+
 def test_a_stream_that_stops_leaves_the_playlist_of_one_that_replaced_it(client, hls_dir):
     room = RoomFactory()
     old = stream(room, seconds=2.0)
