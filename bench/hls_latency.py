@@ -287,6 +287,9 @@ async def hls_players(targets: list[tuple[str, int]], slug: str, per_target: int
             return int(head[9:12]), await reader.readexactly(length)
 
         try:
+            if label.startswith("ll-"):
+                await low_latency(get, log, seen, until)
+                return log
             while time.time() < until:
                 reloaded = time.time()
                 status, body = await get(f"/s/{slug}/hls/live.m3u8")
@@ -294,7 +297,7 @@ async def hls_players(targets: list[tuple[str, int]], slug: str, per_target: int
                     text = body.decode()
                     if log["first"] is None:
                         log["first"] = [time.time(), text]
-                    names = re.findall(r'URI="([^"]+)"', text)
+                    names = re.findall(r'#EXT-X-MAP:URI="([^"]+)"', text)
                     names += re.findall(r"^([0-9a-f]+-\d+\.m4s)$", text, re.M)
                     for name in names:
                         if name not in seen:
@@ -304,10 +307,37 @@ async def hls_players(targets: list[tuple[str, int]], slug: str, per_target: int
                                 log["fetched"][name] = time.time()
                 await asyncio.sleep(max(0.0, 1.0 - (time.time() - reloaded)))
         except (OSError, asyncio.IncompleteReadError, AttributeError) as error:
-            log["error"] = repr(error)
+            log["error"] = f"{error!r} at {time.time() - until:+.1f} s from the end"
         finally:
             writer.close()
         return log
+
+    async def low_latency(get, log, seen, until) -> None:
+        """LL-HLS as hls.js plays it: ask for the next part with a blocking reload, fetch the
+        parts it lists that are new (the init segment first)."""
+        wanted = None
+        while time.time() < until:
+            query = "" if wanted is None else f"?_HLS_msn={wanted[0]}&_HLS_part={wanted[1]}"
+            status, body = await get(f"/s/{slug}/hls/live.m3u8{query}")
+            if status != 200:
+                wanted = None
+                await asyncio.sleep(0.1)
+                continue
+            text = body.decode()
+            if log["first"] is None:
+                log["first"] = [time.time(), text]
+            names = re.findall(r'#EXT-X-MAP:URI="([^"]+)"', text)
+            names += re.findall(r'#EXT-X-PART:.*URI="([^"]+)"', text)
+            for name in names:
+                if name not in seen:
+                    seen.add(name)
+                    status, _ = await get(f"/s/{slug}/hls/{name}")
+                    if status == 200:
+                        log["fetched"][name] = time.time()
+            if "#EXT-X-ENDLIST" in text:
+                return
+            hint = re.search(r'PRELOAD-HINT:TYPE=PART,URI="[^"]*-(\d+)\.(\d+)\.m4s"', text)
+            wanted = (int(hint.group(1)), int(hint.group(2)))  # the part after the newest
 
     start = time.time()
     span = max(1.0, (until - start) * 0.4)  # players join over the first 40% of the run
@@ -320,16 +350,34 @@ async def hls_players(targets: list[tuple[str, int]], slug: str, per_target: int
     return await asyncio.gather(*tasks)
 
 
-def play_hls(log: dict, segments: dict, sync_count: int, target: float):
+def parse_parts(playlist: str) -> dict[str, tuple[float, float]]:
+    """LL-HLS parts: name -> (program date-time of its first sample, duration)."""
+    parts, at = {}, None
+    for line in playlist.splitlines():
+        if line.startswith("#EXT-X-PROGRAM-DATE-TIME:"):
+            at = datetime.datetime.fromisoformat(line.split(":", 1)[1]).timestamp()
+        elif line.startswith("#EXT-X-PART:") and at is not None:
+            duration = float(re.search(r"DURATION=([0-9.]+)", line).group(1))
+            parts[re.search(r'URI="([^"]+)"', line).group(1)] = (at, duration)
+            at += duration
+    return parts
+
+
+def play_hls(log: dict, segments: dict, sync_count: int, target: float, hold_back=None):
     """When this player plays each stream time: hls.js starts `sync_count` target durations
-    behind the live edge of its first playlist, plays in real time from when that segment
-    arrived, and stalls when a segment arrives after it was due. Returns (start stream time,
-    [(segment start, wall offset)]) or None."""
+    (LL-HLS: `hold_back` seconds, its PART-HOLD-BACK, over parts) behind the live edge of its
+    first playlist, plays in real time from when that unit arrived, and stalls when a unit
+    arrives after it was due. Returns (start stream time, [(unit start, wall offset)]) or None."""
     if log["first"] is None:
         return None
-    listed = parse(log["first"][1])
-    edge = listed[-1][1] + listed[-1][2]
-    start = edge - sync_count * target
+    if hold_back is not None:
+        listed_parts = parse_parts(log["first"][1])
+        edge = max(at + duration for at, duration in listed_parts.values())
+        start = edge - hold_back
+    else:
+        listed = parse(log["first"][1])
+        edge = listed[-1][1] + listed[-1][2]
+        start = edge - sync_count * target
     order = sorted(
         (pdt, name) for name, (pdt, dur) in segments.items() if pdt + dur > start and pdt < 1e12
     )
@@ -370,7 +418,9 @@ def webrtc_onsets(client, clock_offset: float) -> list[float]:
     return onsets
 
 
-async def glass_to_ear(site, seconds: float, players: int, webrtc: int, segment_seconds: float):
+async def glass_to_ear(
+    site, seconds: float, players: int, webrtc: int, segment_seconds: float, part_seconds=None
+):
     from rooms.hls import StorageWriter
 
     config = MediaConfig.loopback()
@@ -390,6 +440,7 @@ async def glass_to_ear(site, seconds: float, players: int, webrtc: int, segment_
             delete=writer.delete,
             window=6,
             segment_seconds=segment_seconds,
+            part_seconds=part_seconds,
         )
     )
     router.add_listener_tap(publisher)
@@ -404,11 +455,10 @@ async def glass_to_ear(site, seconds: float, players: int, webrtc: int, segment_
     await asyncio.sleep(3)  # the first segments exist
     until = time.time() + seconds
     command = [sys.executable, __file__, "--hls-players"]
-    command.append(
-        json.dumps(
-            [[["nginx", site.port], ["daphne", site.daphne_port]], site.room.slug, players, until]
-        )
-    )
+    targets = [["nginx", site.port], ["daphne", site.daphne_port]]
+    if part_seconds:
+        targets += [["ll-nginx", site.port]]
+    command.append(json.dumps([targets, site.room.slug, players, until]))
     process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
     out, _ = await process.communicate()
     logs = json.loads(out)
@@ -425,7 +475,14 @@ def live(args) -> None:
 
     with serving(segment_seconds=args.segment_seconds, stream=False) as site:
         store, track, listeners, logs, clock_offset = asyncio.run(
-            glass_to_ear(site, args.seconds, args.players, args.webrtc, args.segment_seconds)
+            glass_to_ear(
+                site,
+                args.seconds,
+                args.players,
+                args.webrtc,
+                args.segment_seconds,
+                args.part_seconds,
+            )
         )
     segments_list, seen = [], set()
     for _, text in store.playlists:
@@ -450,14 +507,32 @@ def live(args) -> None:
         near = [e for e in emitted if -0.05 <= at - e <= 1.0]
         if near:
             pairs.append((near[0], at))
-    for sync_count in (2, 3):
+    parts: dict[str, tuple[float, float]] = {}
+    for _, text in store.playlists:
+        parts.update(parse_parts(text))
+    hold_back = None
+    if parts:
+        hold_back = float(re.search(r"PART-HOLD-BACK=([0-9.]+)", store.playlists[-2][1]).group(1))
+    for sync_count in (2, 3, 0):
         for log in logs:
-            played = play_hls(log, segments, sync_count, target)
+            low_latency = log["path"].startswith("ll-")
+            if low_latency != (sync_count == 0):
+                continue
+            played = play_hls(
+                log,
+                parts if low_latency else segments,
+                sync_count,
+                target,
+                hold_back if low_latency else None,
+            )
             if played is None:
                 continue
             start, offsets = played
-            label = f"HLS {'through nginx' if log['path'] == 'nginx' else 'on daphne'}"
-            label += f", {sync_count} × target behind"
+            through = "through nginx" if log["path"].endswith("nginx") else "on daphne"
+            if low_latency:
+                label = f"LL-HLS {through}, PART-HOLD-BACK {hold_back:.2f} s behind"
+            else:
+                label = f"HLS {through}, {sync_count} × target behind"
             stalls[label] = stalls.get(label, 0) + sum(
                 1 for a, b in zip(offsets, offsets[1:], strict=False) if b[1] > a[1] + 1e-6
             )
@@ -483,6 +558,8 @@ def live(args) -> None:
         )
     errors = [log.get("error") for log in logs if log.get("error")]
     print(f"{len(logs)} HLS players, {len(errors)} errors; {len(pairs)} beeps in the stream")
+    for error in errors[:5]:
+        print("  player error:", error)
     if not args.no_write:
         from bench.pilplot import Panel, chart
 
@@ -521,6 +598,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=40)
     parser.add_argument("--live", action="store_true", help="WebRTC and HLS players, one run")
     parser.add_argument("--webrtc", type=int, default=5, help="WebRTC listeners (--live)")
+    parser.add_argument("--part-seconds", type=float, help="LL-HLS parts (--live)")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--hls-players", help=argparse.SUPPRESS)
     parser.add_argument("--players", type=int, default=200)

@@ -137,6 +137,7 @@ async def ensure_publishing(router: Router, room_id: int) -> None:
         bitrate=settings.SPACES_HLS["BITRATE"],
         keep=keep,
         first_sequence=int(now),
+        part_seconds=settings.SPACES_HLS.get("PART_SECONDS"),
     )
 
     def finished(stream: HlsSegmenter) -> None:

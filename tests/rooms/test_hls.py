@@ -3,6 +3,7 @@ its window in storage, and gone when the Space ends."""
 
 import asyncio
 import os
+import re
 
 import numpy as np
 import pytest
@@ -240,3 +241,56 @@ def test_a_private_space_streams_only_to_people_let_in_and_never_into_shared_cac
     response = client.get(playlist_url(room))
     assert response.status_code == 200
     assert response["Cache-Control"] == "private, max-age=1"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_ll_hls_blocking_reloads_and_hinted_parts_are_answered_once_they_exist(
+    hls_dir, monkeypatch
+):
+    room = await database_sync_to_async(RoomFactory)()
+    writer = StorageWriter(room.pk)
+    segmenter = HlsSegmenter(
+        stream="5eed",
+        write=writer.write,
+        delete=writer.delete,
+        segment_seconds=0.5,
+        part_seconds=0.25,
+    )
+    blocks = iter(enumerate(tone(6.0).reshape(-1, 960)))
+
+    def feed(seconds):
+        for _ in range(int(seconds / 0.02)):
+            i, block = next(blocks)
+            segmenter.feed(block, 1_800_000_000 + i * 0.02)
+
+    feed(2.0)
+    http = AsyncClient()
+    text = (await http.get(playlist_url(room))).content.decode()
+    hint = re.search(r'PRELOAD-HINT:TYPE=PART,URI="(5eed-(\d+)\.(\d+)\.m4s)"', text)
+    name, msn, part = hint.group(1), int(hint.group(2)), int(hint.group(3))
+    assert (await http.get(f"/s/{room.slug}/hls/{name}x")).status_code == 404
+
+    reload = asyncio.create_task(http.get(f"{playlist_url(room)}?_HLS_msn={msn}&_HLS_part={part}"))
+    hinted = asyncio.create_task(http.get(f"/s/{room.slug}/hls/{name}"))
+    await asyncio.sleep(0.4)
+    assert not reload.done() and not hinted.done()  # held while the part does not exist
+    feed(0.3)  # the hinted part is cut
+    response = await asyncio.wait_for(reload, 3)
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "public, max-age=6"
+    assert f'URI="{name}"' in response.content.decode()
+    segment = await asyncio.wait_for(hinted, 3)
+    assert (
+        segment.status_code == 200
+        and segment.content == (hls_dir / str(room.pk) / name).read_bytes()
+    )
+
+    # what exists already is answered at once; nonsense and requests far ahead are refused
+    now = await asyncio.wait_for(http.get(f"{playlist_url(room)}?_HLS_msn={msn}&_HLS_part=0"), 1)
+    assert now.status_code == 200
+    for query in (f"_HLS_msn={msn + 5}", "_HLS_msn=x", f"_HLS_part={part}", "_HLS_msn=-1"):
+        assert (await http.get(f"{playlist_url(room)}?{query}")).status_code == 400, query
+    # and a part that never comes is not waited for forever
+    monkeypatch.setattr("rooms.hls_views.BLOCK_SECONDS", 0.3)
+    late = await http.get(f"{playlist_url(room)}?_HLS_msn={msn + 2}&_HLS_part=0")
+    assert late.status_code == 503
