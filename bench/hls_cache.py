@@ -499,6 +499,8 @@ def main() -> None:
         return
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop daphne and nginx on the way out
+    _, most = resource.getrlimit(resource.RLIMIT_NOFILE)  # 10,000 sockets, nginx's and ours
+    resource.setrlimit(resource.RLIMIT_NOFILE, (most, most))
     rows = []
     with serving(segment_seconds=args.segment_seconds) as site:
         for players in args.players:

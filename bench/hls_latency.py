@@ -29,6 +29,7 @@ import datetime
 import fractions
 import io
 import json
+import os
 import random
 import re
 import statistics
@@ -419,7 +420,14 @@ def webrtc_onsets(client, clock_offset: float) -> list[float]:
 
 
 async def glass_to_ear(
-    site, seconds: float, players: int, webrtc: int, segment_seconds: float, part_seconds=None
+    site,
+    seconds: float,
+    players: int,
+    webrtc: int,
+    segment_seconds: float,
+    part_seconds=None,
+    paths=("nginx", "daphne", "ll-nginx"),
+    origin=None,
 ):
     from rooms.hls import StorageWriter
 
@@ -455,12 +463,19 @@ async def glass_to_ear(
     await asyncio.sleep(3)  # the first segments exist
     until = time.time() + seconds
     command = [sys.executable, __file__, "--hls-players"]
-    targets = [["nginx", site.port], ["daphne", site.daphne_port]]
-    if part_seconds:
-        targets += [["ll-nginx", site.port]]
+    ports = {"nginx": site.port, "daphne": site.daphne_port, "ll-nginx": site.port}
+    targets = [[path, ports[path]] for path in paths if part_seconds or path != "ll-nginx"]
     command.append(json.dumps([targets, site.room.slug, players, until]))
+    from bench.hls_cache import cpu_seconds
+
+    mark, daphne_before = os.path.getsize(site.log), cpu_seconds(site.daphne.pid)
     process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
     out, _ = await process.communicate()
+    origin["cpu"] = cpu_seconds(site.daphne.pid) - daphne_before
+    origin["seconds"] = time.time() - (until - seconds)
+    with open(site.log, "rb") as file:
+        file.seek(mark)
+        origin["requests"] = file.read().count(b'"GET /s/')
     logs = json.loads(out)
     await asyncio.sleep(1)
     await router.close()
@@ -473,6 +488,7 @@ async def glass_to_ear(
 def live(args) -> None:
     from bench.hls_cache import serving
 
+    origin: dict[str, float] = {}
     with serving(segment_seconds=args.segment_seconds, stream=False) as site:
         store, track, listeners, logs, clock_offset = asyncio.run(
             glass_to_ear(
@@ -482,6 +498,8 @@ def live(args) -> None:
                 args.webrtc,
                 args.segment_seconds,
                 args.part_seconds,
+                args.paths,
+                origin,
             )
         )
     segments_list, seen = [], set()
@@ -558,6 +576,10 @@ def live(args) -> None:
         )
     errors = [log.get("error") for log in logs if log.get("error")]
     print(f"{len(logs)} HLS players, {len(errors)} errors; {len(pairs)} beeps in the stream")
+    print(
+        f"daphne while they played: {origin['cpu'] / origin['seconds'] * 100:.1f}% of a core,"
+        f" {origin['requests'] / origin['seconds']:.1f} HLS requests a second"
+    )
     for error in errors[:5]:
         print("  player error:", error)
     if not args.no_write:
@@ -599,6 +621,9 @@ def main() -> None:
     parser.add_argument("--live", action="store_true", help="WebRTC and HLS players, one run")
     parser.add_argument("--webrtc", type=int, default=5, help="WebRTC listeners (--live)")
     parser.add_argument("--part-seconds", type=float, help="LL-HLS parts (--live)")
+    parser.add_argument(
+        "--paths", nargs="+", default=["nginx", "daphne", "ll-nginx"], help="(--live) players"
+    )
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--hls-players", help=argparse.SUPPRESS)
     parser.add_argument("--players", type=int, default=200)

@@ -17,6 +17,8 @@ import time
 from asgiref.sync import sync_to_async
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import FileSystemStorage
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
@@ -38,12 +40,45 @@ def _cacheable(room: Room) -> bool:
     return room.guests_may_listen and room.visibility != Room.Visibility.PRIVATE
 
 
-def _listenable(request: HttpRequest, slug: str) -> Room:
+# A stream's players ask several times a second (LL-HLS parts): the Space's row is read at most
+# once a second per process, and again at once when it is saved in this process.
+ROOM_SECONDS = 1.0
+_rooms: dict[str, tuple[float, Room | None]] = {}
+
+
+def _room(slug: str) -> Room | None:
+    hit = _rooms.get(slug)
+    if hit is not None and time.monotonic() - hit[0] < ROOM_SECONDS:
+        return hit[1]
     room = (
         Room.objects.filter(slug=slug)
         .only("pk", "state", "guests_may_listen", "visibility", "host_id")
         .first()
     )
+    if len(_rooms) > 10_000:
+        _rooms.clear()
+    _rooms[slug] = (time.monotonic(), room)
+    return room
+
+
+@receiver(post_save, sender=Room)
+def _forget_room(sender, instance: Room, **kwargs) -> None:
+    _rooms.pop(instance.slug, None)
+
+
+async def _alistenable(request: HttpRequest, slug: str) -> Room:
+    """`_listenable` without leaving the event loop when the Space's row is fresh and anyone
+    may listen (no question about the user to ask)."""
+    hit = _rooms.get(slug)
+    if hit is not None and time.monotonic() - hit[0] < ROOM_SECONDS:
+        room = hit[1]
+        if room is not None and room.state == Room.State.LIVE and _cacheable(room):
+            return room
+    return await sync_to_async(_listenable)(request, slug)
+
+
+def _listenable(request: HttpRequest, slug: str) -> Room:
+    room = _room(slug)
     if room is None or room.state != Room.State.LIVE or not room_visible_to(room, request.user):
         raise Http404("This Space is not live.")
     if _cacheable(room):
@@ -108,11 +143,11 @@ def _modified(storage, path: str) -> float | None:
 async def live_playlist(request: HttpRequest, slug: str) -> HttpResponse:
     """The playlist; with `_HLS_msn` (and `_HLS_part`), LL-HLS's blocking reload: answered once
     the playlist has that part (or a later one), at most BLOCK_SECONDS later."""
-    room = await sync_to_async(_listenable)(request, slug)
+    room = await _alistenable(request, slug)
     msn, part = request.GET.get("_HLS_msn"), request.GET.get("_HLS_part")
     if msn is None and part is None:
-        return await sync_to_async(_serve)(
-            room, PLAYLIST, PLAYLIST_TYPE, PLAYLIST_MAX_AGE, immutable=False
+        return await asyncio.to_thread(
+            _serve, room, PLAYLIST, PLAYLIST_TYPE, PLAYLIST_MAX_AGE, immutable=False
         )
     if msn is None or not msn.isdigit() or not (part is None or part.isdigit()):
         return HttpResponse("Bad _HLS_msn or _HLS_part.", status=400, content_type="text/plain")
@@ -148,11 +183,13 @@ async def live_segment(request: HttpRequest, slug: str, name: str) -> HttpRespon
     would keep)."""
     if not SEGMENT_NAME.fullmatch(name):
         raise Http404("No such segment.")
-    room = await sync_to_async(_listenable)(request, slug)
+    room = await _alistenable(request, slug)
     if name.count(".") == 2:
         storage, path = hls_storage(), room_path(room.pk, name)
         deadline = time.monotonic() + BLOCK_SECONDS
         # the writer is another process: nothing to wait on but the file itself
         while _modified(storage, path) is None and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
-    return await sync_to_async(_serve)(room, name, SEGMENT_TYPE, SEGMENT_MAX_AGE, immutable=True)
+    return await asyncio.to_thread(
+        _serve, room, name, SEGMENT_TYPE, SEGMENT_MAX_AGE, immutable=True
+    )
