@@ -419,6 +419,17 @@ def webrtc_onsets(client, clock_offset: float) -> list[float]:
     return onsets
 
 
+def log_size(path) -> int:
+    return os.path.getsize(path)
+
+
+def requests_since(path, mark: int) -> int:
+    """HLS requests daphne logged after `mark` (a reader of its own: daphne's offset stays)."""
+    with open(path, "rb") as file:
+        file.seek(mark)
+        return file.read().count(b'"GET /s/')
+
+
 async def glass_to_ear(
     site,
     seconds: float,
@@ -468,14 +479,12 @@ async def glass_to_ear(
     command.append(json.dumps([targets, site.room.slug, players, until]))
     from bench.hls_cache import cpu_seconds
 
-    mark, daphne_before = os.path.getsize(site.log), cpu_seconds(site.daphne.pid)
+    mark, daphne_before = log_size(site.log), cpu_seconds(site.daphne.pid)
     process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
     out, _ = await process.communicate()
     origin["cpu"] = cpu_seconds(site.daphne.pid) - daphne_before
     origin["seconds"] = time.time() - (until - seconds)
-    with open(site.log, "rb") as file:
-        file.seek(mark)
-        origin["requests"] = file.read().count(b'"GET /s/')
+    origin["requests"] = requests_since(site.log, mark)
     logs = json.loads(out)
     await asyncio.sleep(1)
     await router.close()
