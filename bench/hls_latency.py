@@ -480,8 +480,10 @@ async def glass_to_ear(
     from bench.hls_cache import cpu_seconds
 
     mark, daphne_before = log_size(site.log), cpu_seconds(site.daphne.pid)
+    encoder_before = publisher.busy_seconds
     process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
     out, _ = await process.communicate()
+    origin["encoder"] = publisher.busy_seconds - encoder_before
     origin["cpu"] = cpu_seconds(site.daphne.pid) - daphne_before
     origin["seconds"] = time.time() - (until - seconds)
     origin["requests"] = requests_since(site.log, mark)
@@ -559,7 +561,7 @@ def live(args) -> None:
             if low_latency:
                 label = f"LL-HLS {through}, PART-HOLD-BACK {hold_back:.2f} s behind"
             else:
-                label = f"HLS {through}, {sync_count} × target behind"
+                label = f"HLS {through}, {sync_count} x target behind"
             stalls[label] = stalls.get(label, 0) + sum(
                 1 for a, b in zip(offsets, offsets[1:], strict=False) if b[1] > a[1] + 1e-6
             )
@@ -587,41 +589,44 @@ def live(args) -> None:
     print(f"{len(logs)} HLS players, {len(errors)} errors; {len(pairs)} beeps in the stream")
     print(
         f"daphne while they played: {origin['cpu'] / origin['seconds'] * 100:.1f}% of a core,"
-        f" {origin['requests'] / origin['seconds']:.1f} HLS requests a second"
+        f" {origin['requests'] / origin['seconds']:.1f} HLS requests a second; the AAC encoder"
+        f" and segmenter thread {origin['encoder'] / origin['seconds'] * 100:.1f}% of a core"
     )
     for error in errors[:5]:
         print("  player error:", error)
     if not args.no_write:
-        from bench.pilplot import Panel, chart
-
         ASSETS.mkdir(parents=True, exist_ok=True)
-        (ASSETS / "glass_to_ear.json").write_text(
-            json.dumps({k: {**v, "values": v["values"]} for k, v in report.items()}, indent=1)
-        )
-        series = []
-        for label, data in report.items():
-            values = data["values"]
-            qs = [q / 100 for q in range(0, 101, 5)]
-            series.append(
-                (
-                    label,
-                    [q * 100 for q in qs],
-                    [values[min(len(values) - 1, int(q * len(values)))] for q in qs],
-                )
+        (ASSETS / "glass_to_ear.json").write_text(json.dumps(report, indent=1))
+        plot(report, ASSETS / "glass_to_ear.png")
+
+
+def plot(report: dict, path: Path) -> None:
+    from bench.pilplot import Panel, chart
+
+    series = []
+    for label, data in report.items():
+        values = data["values"]
+        qs = [q / 100 for q in range(0, 101, 5)]
+        series.append(
+            (
+                label,
+                [q * 100 for q in qs],
+                [values[min(len(values) - 1, int(q * len(values)))] for q in qs],
             )
-        chart(
-            ASSETS / "glass_to_ear.png",
-            [
-                Panel(
-                    "glass-to-ear by percentile of beeps heard (s)",
-                    "percentile",
-                    series,
-                    hlines=[("HLS target: 4 s p95", 4.0), ("LL-HLS target: 2 s p95", 2.0)],
-                )
-            ],
-            panel_width=760,
-            height=520,
         )
+    chart(
+        path,
+        [
+            Panel(
+                "glass-to-ear by percentile of beeps heard (s)",
+                "percentile",
+                series,
+                hlines=[("HLS target: 4 s p95", 4.0), ("LL-HLS target: 2 s p95", 2.0)],
+            )
+        ],
+        panel_width=760,
+        height=640,
+    )
 
 
 def main() -> None:
@@ -634,11 +639,16 @@ def main() -> None:
         "--paths", nargs="+", default=["nginx", "daphne", "ll-nginx"], help="(--live) players"
     )
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--report", action="store_true", help="the plot from the last --live run")
     parser.add_argument("--hls-players", help=argparse.SUPPRESS)
     parser.add_argument("--players", type=int, default=200)
     parser.add_argument("--segment-seconds", type=float, default=1.0)
     parser.add_argument("--containers", action="store_true", help="compare MPEG-TS and fMP4")
     args = parser.parse_args()
+    if args.report:
+        report = json.loads((ASSETS / "glass_to_ear.json").read_text())
+        plot({k.replace("×", "x"): v for k, v in report.items()}, ASSETS / "glass_to_ear.png")
+        return
     if args.hls_players:
         targets, slug, count, until = json.loads(args.hls_players)
         print(json.dumps(asyncio.run(hls_players(targets, slug, count, until))))

@@ -76,7 +76,9 @@ def _panel(image: Image.Image, box: tuple[int, int, int, int], panel: Panel) -> 
     draw = ImageDraw.Draw(image)
     small, normal = _font(12), _font(14)
     left, top, right, bottom = box
-    plot_left, plot_top, plot_right, plot_bottom = left + 62, top + 30, right - 30, bottom - 110
+    entries = len(panel.series) + len(panel.hlines)  # the legend goes under the axes
+    plot_left, plot_top, plot_right = left + 62, top + 30, right - 30
+    plot_bottom = bottom - 50 - 16 * entries
     draw.text(((left + right) / 2, top + 8), panel.title, fill="black", font=normal, anchor="mt")
     xs = [x for _, sx, _ in panel.series for x in sx]
     ys = [y for _, _, sy in panel.series for y in sy if y is not None and not math.isnan(y)]
