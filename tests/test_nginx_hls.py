@@ -264,7 +264,7 @@ def test_ll_hls_players_through_nginx_wait_together_for_each_part(tmp_path):
         fetched: Counter = Counter()
         got: dict = {}
         errors: list = []
-        until = time.monotonic() + SECONDS
+        until, started = time.monotonic() + SECONDS, time.time()
         players = [
             threading.Thread(
                 target=play_low_latency, args=(port, room.slug, until, fetched, got, errors)
@@ -294,7 +294,9 @@ def test_ll_hls_players_through_nginx_wait_together_for_each_part(tmp_path):
     )
     parts = Counter(re.findall(r'"GET /s/[^/]+/hls/([0-9a-f]+-\d+\.\d+\.m4s)', daphne_log))
     everyone = [name for name in fetched if fetched[name] == 30]
-    late = sorted(t - stream.written[name] for name in everyone[4:] for t in got[name])
+    # parts cut while they played (the first playlist lists the last three seconds' parts)
+    new = [name for name in everyone if stream.written[name] > started + 0.5]
+    late = sorted(t - stream.written[name] for name in new for t in got[name])
     print(
         f"30 LL-HLS players, {SECONDS:.0f} s: {sum(fetched.values())} parts fetched,"
         f" {len(blocking)} blocking reloads reached daphne (at most {max(blocking.values())}"
@@ -305,5 +307,6 @@ def test_ll_hls_players_through_nginx_wait_together_for_each_part(tmp_path):
     assert len(everyone) >= 4 * (SECONDS - 2)  # ~4 parts a second reached every player
     assert max(blocking.values()) <= 2 and max(parts.values()) <= 2
     assert len(blocking) <= 4 * SECONDS + 8  # one reload per part, whatever the crowd
-    # the players were told of each part as it came, not a playlist reload later
-    assert np.percentile(late, 95) < 0.5
+    # each part reached the players as it came, not a playlist reload later; nginx wakes
+    # requests waiting on its cache lock every 500 ms, hence up to half a second
+    assert np.median(late) < 0.4 and np.percentile(late, 95) < 0.8
