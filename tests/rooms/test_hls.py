@@ -294,3 +294,43 @@ async def test_ll_hls_blocking_reloads_and_hinted_parts_are_answered_once_they_e
     monkeypatch.setattr("rooms.hls_views.BLOCK_SECONDS", 0.3)
     late = await http.get(f"{playlist_url(room)}?_HLS_msn={msn + 2}&_HLS_part=0")
     assert late.status_code == 503
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.media
+async def test_a_router_left_streaming_alone_stops_when_another_publishes_the_space(
+    live_space, hls_dir
+):
+    """The speaker's audio moved on (another process or worker publishes the Space now): the
+    router kept here for HLS players stops instead of rewriting the playlist against it."""
+    from rooms import media_bridge
+    from tests.test_nginx_hls import LiveStream
+
+    room = live_space.room
+    socket, _ = await join(room, live_space.speaker)
+    speaker = AudioClient(CONFIG, tone=440, direction="sendrecv")
+    other = None
+    try:
+        await connect_audio(socket, speaker)
+        await asyncio.sleep(1.5)
+        await speaker.close()
+        await socket.close()
+        await asyncio.sleep(1.5)
+        router = media_bridge.bridge().routers.find(str(room.pk))
+        assert router is not None  # streaming alone
+        other = LiveStream(room)  # a stream of the Space written elsewhere
+        other.start()
+        for _ in range(100):
+            if router.closed:
+                break
+            await asyncio.sleep(0.1)
+        assert router.closed
+        await asyncio.sleep(1.0)
+        text = (hls_dir / str(room.pk) / "live.m3u8").read_text()
+        assert other.segmenter.init_name in text  # the other stream's playlist stands
+    finally:
+        if other is not None:
+            other.stop.set()
+            other.join(timeout=5)
+        await speaker.close()
+        await socket.close()
