@@ -132,11 +132,23 @@ def _read_playlist(room: Room) -> str | None:
 
 def _modified(storage, path: str) -> float | None:
     try:
-        if isinstance(storage, FileSystemStorage):  # a stat, cheap enough for the event loop
+        if isinstance(storage, FileSystemStorage):
             return os.stat(storage.path(path)).st_mtime_ns
         return storage.get_modified_time(path).timestamp()
     except (FileNotFoundError, NotImplementedError):
         return None
+
+
+async def _amodified(storage, path: str) -> float | None:
+    """When the file last changed: a stat is cheap enough for the event loop, an object
+    store's HEAD request is not."""
+    if isinstance(storage, FileSystemStorage):
+        return _modified(storage, path)
+    return await asyncio.to_thread(_modified, storage, path)
+
+
+def _poll_seconds(storage) -> float:
+    return 0.02 if isinstance(storage, FileSystemStorage) else 0.1
 
 
 @require_safe
@@ -155,8 +167,8 @@ async def live_playlist(request: HttpRequest, slug: str) -> HttpResponse:
     deadline = time.monotonic() + BLOCK_SECONDS
     storage, path = hls_storage(), room_path(room.pk, PLAYLIST)
     while True:
+        changed = await _amodified(storage, path)  # before the read: no change goes unseen
         text = await asyncio.to_thread(_read_playlist, room)
-        changed = _modified(storage, path)
         if text is None:
             response = HttpResponse("Not found.", status=404, content_type="text/plain")
             response["Cache-Control"] = f"max-age={PLAYLIST_MAX_AGE}"
@@ -166,10 +178,10 @@ async def live_playlist(request: HttpRequest, slug: str) -> HttpResponse:
             break
         if wanted[0] > newest[0] + 2:  # RFC 8216bis 6.2.5.2: too far ahead
             return HttpResponse("_HLS_msn is too far ahead.", status=400, content_type="text/plain")
-        while _modified(storage, path) == changed:  # a stat every 20 ms, a read on a change
+        while await _amodified(storage, path) == changed:  # a stat every 20 ms, a read on a change
             if time.monotonic() > deadline:
                 return HttpResponse("Not yet.", status=503, content_type="text/plain")
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(_poll_seconds(storage))
     response = HttpResponse(text, content_type=PLAYLIST_TYPE)
     scope = "public" if _cacheable(room) else "private"
     response["Cache-Control"] = f"{scope}, max-age={BLOCKED_MAX_AGE}"
@@ -188,8 +200,8 @@ async def live_segment(request: HttpRequest, slug: str, name: str) -> HttpRespon
         storage, path = hls_storage(), room_path(room.pk, name)
         deadline = time.monotonic() + BLOCK_SECONDS
         # the writer is another process: nothing to wait on but the file itself
-        while _modified(storage, path) is None and time.monotonic() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
+        while await _amodified(storage, path) is None and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(_poll_seconds(storage))
     return await asyncio.to_thread(
         _serve, room, name, SEGMENT_TYPE, SEGMENT_MAX_AGE, immutable=True
     )
