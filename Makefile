@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint bench clean bench-audio bench-signaling
+.PHONY: run test lint bench clean bench-audio bench-signaling bench-hls
 
 $(VENV)/.runtime: requirements.txt
 	@echo "== Python packages: creating $(VENV) and installing requirements.txt (first run: a few minutes)"
@@ -26,7 +26,7 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-bench: bench-audio bench-signaling
+bench: bench-audio bench-signaling bench-hls
 
 # Audio: ours side by side with the naive design and Janus, stepped to saturation; see docs/benchmarks.md.
 bench-audio: $(VENV)/.dev
@@ -40,3 +40,12 @@ clean:
 # Signaling: N sockets join one Space on one daphne process, then a promote; see docs/benchmarks.md.
 bench-signaling: $(VENV)/.dev
 	scripts/in-netns.sh $(PY) bench/signaling.py --profile-fanout
+
+# HLS: players through nginx (docs/deploy/nginx.conf) against daphne directly, then glass-to-ear
+# for WebRTC, HLS and LL-HLS listeners in one run; see docs/benchmarks.md.
+bench-hls: $(VENV)/.dev
+	scripts/install-test-deps.sh
+	scripts/in-netns.sh flock /tmp/spaces-bench.lock $(PY) bench/hls_cache.py \
+	    --players 100 1000 10000 --seconds 15
+	scripts/in-netns.sh flock /tmp/spaces-bench.lock $(PY) bench/hls_latency.py --live \
+	    --seconds 60 --players 10 --part-seconds 0.25

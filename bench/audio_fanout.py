@@ -75,8 +75,18 @@ ONSET_RMS = 3_000  # the beep's RMS after the client's stereo encoding is ~6,000
 CONFIG = MediaConfig.loopback()
 PROBES = 5
 DECODED_PER_PROCESS = 25  # crowd listeners per process decoded for the FFT check and beep times
-DESIGNS = ("ours", "ours60", "naive", "janus", "audiobridge")
+DESIGNS = ("ours", "ours60", "auto", "auto-hls", "naive", "janus", "audiobridge")
+OURS = ("ours", "ours60", "auto", "auto-hls")  # rooms.media.Router
 PACKET_SECONDS = {"ours60": 0.06}  # the listener packet length where not 20 ms
+AUTO = ("auto", "auto-hls")  # 20 ms packets, 60 ms from SPACES_LISTENER_PACKET_UP_AT listeners on
+
+
+def packet_seconds(design: str, listeners: int) -> float:
+    if design in AUTO:
+        return 0.06 if listeners >= CONFIG.listener_packet_up_at else FRAME_SECONDS
+    return PACKET_SECONDS.get(design, FRAME_SECONDS)
+
+
 JANUS_DESIGNS = ("janus", "audiobridge")
 
 # Janus (Debian's `janus`) as a comparison peer. libnice skips loopback interfaces, so Janus runs
@@ -298,6 +308,27 @@ class NaiveRouter:
         )
 
 
+def hls_publisher() -> Any:
+    """The Space's HLS stream as the app publishes it (0.5 s AAC segments, window 6), written
+    to files in a temporary folder (temp file and rename, as `rooms.hls.LiveFileStorage`)."""
+    from rooms.media import HlsPublisher, HlsSegmenter
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-hls-"))
+
+    def write(name: str, data: bytes) -> None:
+        temporary = folder / f".tmp-{name}"
+        temporary.write_bytes(data)
+        os.replace(temporary, folder / name)
+
+    def delete(name: str) -> None:
+        (folder / name).unlink(missing_ok=True)
+
+    segmenter = HlsSegmenter(
+        stream="bench", write=write, delete=delete, segment_seconds=0.5, window=6
+    )
+    return HlsPublisher(segmenter)
+
+
 def serve(ready: mp.Queue, design: str = "ours") -> None:
     """The server process: one Space's router (or the naive design) behind a JSON-lines socket."""
     logging.basicConfig(level=logging.WARNING)
@@ -319,9 +350,11 @@ def serve(ready: mp.Queue, design: str = "ours") -> None:
 
     async def main() -> None:
         router: Any = NaiveRouter()
-        if design in ("ours", "ours60"):
-            packet_ms = round(1000 * PACKET_SECONDS.get(design, FRAME_SECONDS))
+        if design in OURS:
+            packet_ms = None if design in AUTO else round(1000 * packet_seconds(design, 0))
             router = Router("bench", dataclasses.replace(CONFIG, listener_packet_ms=packet_ms))
+        if design == "auto-hls":  # the Space's HLS stream too: AAC, 0.5 s segments, to files
+            router.add_listener_tap(hls_publisher())
         done = asyncio.Event()
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -932,7 +965,7 @@ def measure(
 
     idle_usage = usage("idle")  # the speaker is in, no listener yet
     workers = min(listeners, 4)
-    packet = PACKET_SECONDS.get(design, FRAME_SECONDS)
+    packet = packet_seconds(design, listeners)
     ids = [f"listener-{i}" for i in range(listeners)]
     controls = [ctx.Queue() for _ in range(workers)]
     processes = [
@@ -1169,6 +1202,8 @@ def churn_text(result: dict[str, Any]) -> str:
 DESIGN_NAMES = {
     "ours": "ours (`rooms.media.Router`: encode once, same packets to all)",
     "ours60": "ours, listeners on 60 ms packets (`SPACES_LISTENER_PACKET_MS=60`)",
+    "auto": "ours, automatic packet length (the default: 60 ms from 250 listeners)",
+    "auto-hls": "ours, automatic packet length, and the Space's HLS stream (AAC) published",
     "naive": "naive aiortc (MediaRelay, one Opus encoder per listener)",
     "janus": "Janus 1.1.2 Streaming (RTP Opus mountpoint)",
     "audiobridge": "Janus 1.1.2 AudioBridge (mixes and encodes per participant)",
@@ -1232,36 +1267,41 @@ def results_table(rows: list[dict[str, Any]]) -> str:
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
     """CPU per listener-second, audio delivered and speaker-to-listener latency against N."""
-    import matplotlib
+    sys.path.insert(0, str(ROOT))
+    from bench.pilplot import Panel, chart
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    def series(key: str) -> list[tuple[str, list[float], list[float]]]:
+        out = []
+        for design in DESIGNS:
+            mine = [r for r in rows if r["design"] == design and "error" not in r]
+            if mine:
+                out.append((design, [r["listeners"] for r in mine], [r[key] for r in mine]))
+        return out
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    for design in DESIGNS:
-        mine = [r for r in rows if r["design"] == design and "error" not in r]
-        if not mine:
-            continue
-        n = [r["listeners"] for r in mine]
-        axes[0].plot(n, [r["cpu_ms_per_listener_second"] for r in mine], "o-", label=design)
-        axes[1].plot(n, [r["delivered_percent"] for r in mine], "o-", label=design)
-        axes[2].plot(n, [r["crowd_latency_p95_ms"] for r in mine], "o-", label=design)
-    titles = (
-        "server CPU per listener-second (ms)",
-        "audio delivered (% of real time)",
-        "speaker to listener p95 (ms)",
+    chart(
+        path,
+        [
+            Panel(
+                "server CPU per listener-second (ms)",
+                "listeners",
+                series("cpu_ms_per_listener_second"),
+                xlog=True,
+                ylog=True,
+            ),
+            Panel(
+                "audio delivered (% of real time)",
+                "listeners",
+                series("delivered_percent"),
+                xlog=True,
+            ),
+            Panel(
+                "speaker to listener p95 (ms)",
+                "listeners",
+                series("crowd_latency_p95_ms"),
+                xlog=True,
+            ),
+        ],
     )
-    for axis, title in zip(axes, titles, strict=True):
-        axis.set_xscale("log")
-        axis.set_xlabel("listeners")
-        axis.set_title(title)
-        axis.grid(True, which="both", alpha=0.3)
-    axes[0].set_yscale("log")
-    axes[0].legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def py_spy() -> list[str]:
@@ -1316,7 +1356,7 @@ def targets_text(rows: list[dict[str, Any]]) -> str:
     """Where each of our rows stands against the targets (per media worker, i.e. one core)."""
     lines = []
     janus = {r["listeners"]: r for r in rows if r["design"] == "janus" and "error" not in r}
-    for design in ("ours", "ours60"):
+    for design in OURS:
         mine = [r for r in rows if r["design"] == design and "error" not in r]
         if not mine:
             continue
@@ -1415,7 +1455,7 @@ def main() -> None:
             "(benchmarks/audio_fanout.png)\n\n**Against the targets** (one media worker process,"
             " one core):\n\n" + targets_text(rows)
         )
-    for design in [d for d in args.designs if d in ("ours", "ours60")] if args.profile else []:
+    for design in [d for d in args.designs if d in OURS] if args.profile else []:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "profile.txt"
             print(f"profiling {design} at {args.profile} listeners ...", flush=True)

@@ -127,6 +127,7 @@ async def ensure_publishing(router: Router, room_id: int) -> None:
         window=settings.SPACES_HLS["WINDOW"],
         bitrate=settings.SPACES_HLS["BITRATE"],
         first_sequence=int(now),
+        part_seconds=settings.SPACES_HLS.get("PART_SECONDS"),
     )
 
     def finished(stream: HlsSegmenter) -> None:

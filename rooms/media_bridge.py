@@ -39,6 +39,7 @@ from spaces_project.ratelimit import shared_cache
 
 from . import events, hls, recordings
 from .media import JoinAborted, MediaConfig, OfferError, RouterClosed, RouterRegistry
+from .media.hls import PLAYLIST
 from .media.sdp import OfferLimits, check_offer
 from .models import Participant, Room, RoomEvent
 from .permissions import ON_STAGE
@@ -364,7 +365,71 @@ async def disconnect(room_id: int, peer_id: str, media_worker: str | None = None
         await router.disconnect(peer_id)
         stats = router.stats()
         if not (stats["speakers"] or stats["listeners"] or stats["joining"]):
-            await current.routers.close(str(room_id))
+            if hls.publisher_of(router) is None:
+                await current.routers.close(str(room_id))
+            elif router not in _streaming_alone:
+                # HLS players are nobody's peer: the stream goes on until the Space ends
+                _streaming_alone.add(router)
+                task = asyncio.get_running_loop().create_task(_stream_until_over(room_id, router))
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+
+# Routers kept only for their HLS stream, each watched by `_stream_until_over`.
+_streaming_alone: "weakref.WeakSet[Any]" = weakref.WeakSet()
+STREAM_ALONE_CHECK_SECONDS = 1.0
+
+
+def _stream_state(room_id: int, stream: str | None) -> str:
+    """ "streams" while the Space is live, held here (worker mode) and nobody else writes its
+    stream; "moved" when another worker or process publishes it now (files of another stream
+    written in the last two seconds); "over" otherwise."""
+    row = Room.objects.filter(pk=room_id).values_list("state", "media_worker").first()
+    if row is None or row[0] != Room.State.LIVE:
+        return "over"
+    if this_worker and row[1] != this_worker:
+        return "moved"
+    storage = hls.hls_storage()
+    try:
+        _, names = storage.listdir(str(room_id))
+    except FileNotFoundError:
+        names = []
+    ours = (stream or "").split("-")[0] + "-"
+    recent = time.time() - 2 * STREAM_ALONE_CHECK_SECONDS
+    for name in names:
+        if name.startswith((ours, ".")) or name == PLAYLIST:
+            continue
+        try:
+            if storage.get_modified_time(hls.room_path(room_id, name)).timestamp() > recent:
+                return "moved"
+        except (FileNotFoundError, NotImplementedError):
+            continue
+    return "streams"
+
+
+async def _stream_until_over(room_id: int, router) -> None:
+    """Close a router that only streams once its Space is no longer live, or its audio moved
+    (another worker or process publishes the stream now): with no socket of the room left in
+    this process, neither may reach it as an event."""
+    publisher = hls.publisher_of(router)
+    stream = publisher.segmenter.init_name if publisher is not None else None
+    try:
+        while not router.closed:
+            await asyncio.sleep(STREAM_ALONE_CHECK_SECONDS)
+            stats = router.stats()
+            if stats["speakers"] or stats["listeners"] or stats["joining"]:
+                return  # peers are back: their leaving starts this again
+            state = await database_sync_to_async(_stream_state)(room_id, stream)
+            if state == "streams":
+                continue
+            current = bridge()
+            if current.routers.find(str(room_id)) is router:
+                current.speakers.pop(room_id, None)
+                await current.routers.close(str(room_id))  # its own files go with its stream
+            if state == "over":
+                await hls.on_room_ended(room_id)
+            return
+    finally:
+        _streaming_alone.discard(router)
 
 
 RECORDED_ROLE_EVENTS = frozenset({"cohost_promoted", "cohost_removed", "host_changed"})

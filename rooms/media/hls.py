@@ -22,6 +22,7 @@ import asyncio
 import datetime
 import fractions
 import logging
+import math
 import queue
 import threading
 import time
@@ -45,11 +46,20 @@ Deleter = Callable[[str], None]
 
 
 @dataclass(frozen=True)
+class Part:
+    """A partial segment (LL-HLS): a fragment of the segment in progress, playable at once."""
+
+    name: str
+    duration: float
+
+
+@dataclass(frozen=True)
 class Segment:
     sequence: int
     name: str
     duration: float  # seconds
     program_time: float  # wall-clock time (Unix seconds) of its first sample
+    parts: tuple[Part, ...] = ()
 
 
 class _Sink:
@@ -110,9 +120,18 @@ class HlsSegmenter:
         bitrate: int = 64_000,
         keep: bool = False,
         first_sequence: int = 0,
+        part_seconds: float | None = None,
     ) -> None:
         if not 0.1 <= segment_seconds <= 10 or window < 3:
             raise ValueError("segments of 0.1-10 s, and at least 3 of them in the playlist")
+        if part_seconds is not None and not 0.05 <= part_seconds <= segment_seconds:
+            raise ValueError("parts of 0.05 s up to a segment's length")
+        # LL-HLS: the muxer cuts a fragment per part; a segment is its parts' fragments joined
+        self.part_seconds = part_seconds
+        self._parts_per_segment = round(segment_seconds / part_seconds) if part_seconds else 1
+        frames = math.ceil((part_seconds or segment_seconds) * SAMPLE_RATE / AAC_FRAME)
+        self.part_target = frames * AAC_FRAME / SAMPLE_RATE  # the muxer's fragments are this long
+        self._open: list[tuple[Part, bytes, float]] = []  # parts of the segment in progress
         self.stream = stream
         self._write = write
         self._delete = delete
@@ -125,7 +144,7 @@ class HlsSegmenter:
             format="mp4",
             options={
                 "movflags": "cmaf+frag_keyframe+empty_moov+default_base_moof",
-                "frag_duration": str(int(segment_seconds * 1_000_000)),
+                "frag_duration": str(int((part_seconds or segment_seconds) * 1_000_000)),
             },
         )
         self._audio = self._output.add_stream("aac", rate=SAMPLE_RATE)
@@ -176,6 +195,11 @@ class HlsSegmenter:
             return
         for segment in [*self._leaving, *self.segments]:
             self._delete(segment.name)
+            for part in segment.parts:
+                self._delete(part.name)
+        for part, _, _ in self._open:
+            self._delete(part.name)
+        self._open.clear()
         self._leaving.clear()
         self.segments.clear()
         if self._init_written:
@@ -223,11 +247,26 @@ class HlsSegmenter:
         first_pts = max(packets[0][0], 0)
         duration = sum(samples for _, samples in packets) / SAMPLE_RATE
         self._pending = []
+        program_time = self._wall_time(first_pts)
+        parts: tuple[Part, ...] = ()
+        if self.part_seconds is not None:
+            part = Part(f"{self.stream}-{self._sequence}.{len(self._open)}.m4s", duration)
+            self._write(part.name, data)
+            self._open.append((part, data, program_time))
+            if len(self._open) < self._parts_per_segment and not final:
+                self._write_playlist(ended=False)  # players blocked on this part get it now
+                return
+            parts = tuple(p for p, _, _ in self._open)
+            data = b"".join(d for _, d, _ in self._open)
+            program_time = self._open[0][2]
+            duration = sum(p.duration for p in parts)
+            self._open = []
         segment = Segment(
             sequence=self._sequence,
             name=f"{self.stream}-{self._sequence}.m4s",
             duration=duration,
-            program_time=self._wall_time(first_pts),
+            program_time=program_time,
+            parts=parts,
         )
         self._sequence += 1
         self._write(segment.name, data)
@@ -239,8 +278,11 @@ class HlsSegmenter:
         # deleted once out of the playlist for as long as the playlist lasts (RFC 8216 6.2.2)
         while len(self._leaving) > self.window + 1:
             gone = self._leaving.popleft()
-            if not self.keep and self._delete is not None:
-                self._delete(gone.name)
+            if self._delete is not None:
+                for part in gone.parts:  # parts go even when segments are kept
+                    self._delete(part.name)
+                if not self.keep:
+                    self._delete(gone.name)
 
     def _wall_time(self, sample: int) -> float:
         while len(self._clock) > 1 and self._clock[1][0] <= sample:
@@ -253,19 +295,46 @@ class HlsSegmenter:
         first = self.segments[0].sequence if self.segments else self._sequence
         lines = [
             "#EXTM3U",
-            "#EXT-X-VERSION:7",
+            f"#EXT-X-VERSION:{9 if self.part_seconds else 7}",
             f"#EXT-X-TARGETDURATION:{self.target_duration}",
+        ]
+        low_latency = self.part_seconds is not None and not ended
+        if low_latency:  # LL-HLS (RFC 8216bis): parts, blocking reloads, a preload hint
+            lines.append(
+                "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,"
+                f"PART-HOLD-BACK={3 * self.part_target:.3f}"
+            )
+            lines.append(f"#EXT-X-PART-INF:PART-TARGET={self.part_target:.5f}")
+        lines += [
             f"#EXT-X-MEDIA-SEQUENCE:{first}",
             "#EXT-X-INDEPENDENT-SEGMENTS",
             f'#EXT-X-MAP:URI="{self.init_name}"',
         ]
-        for segment in self.segments:
+        # parts are listed for the segments of the last three target durations, as asked
+        nominal = self._parts_per_segment * self.part_target
+        listed_from = len(self.segments) - math.ceil(3 * self.target_duration / nominal)
+        for index, segment in enumerate(self.segments):
             lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{program_date_time(segment.program_time)}")
+            if low_latency and index >= listed_from:
+                lines += [self._part_line(part) for part in segment.parts]
             lines.append(f"#EXTINF:{segment.duration:.5f},")
             lines.append(segment.name)
+        if low_latency:
+            if self._open:
+                start = self._open[0][2]
+                lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{program_date_time(start)}")
+            lines += [self._part_line(part) for part, _, _ in self._open]
+            lines.append(
+                f'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="{self.stream}-{self._sequence}.'
+                f'{len(self._open)}.m4s"'
+            )
         if ended:
             lines.append("#EXT-X-ENDLIST")
         return "\n".join(lines) + "\n"
+
+    @staticmethod
+    def _part_line(part: Part) -> str:
+        return f'#EXT-X-PART:DURATION={part.duration:.5f},URI="{part.name}",INDEPENDENT=YES'
 
     def _write_playlist(self, *, ended: bool) -> None:
         self._write(PLAYLIST, self.playlist(ended=ended).encode())

@@ -4,8 +4,10 @@ an HLS listener counts as listening, and one brought on stage moves to WebRTC an
 """
 
 import time
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from playwright.sync_api import expect
 
 from tests.factories import RoomFactory, UserFactory
@@ -42,6 +44,17 @@ ANALYSE = """async (selector) => {
 }"""
 
 HLS_AUDIO = "[data-testid=room-hls-audio]"
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+# The live playlist and its newest segment as the page's origin serves them.
+STREAM_HEADERS = """async (slug) => {
+  const playlist = await fetch(`/s/${slug}/hls/live.m3u8`);
+  const text = await playlist.text();
+  const name = text.trim().split("\\n").filter((line) => !line.startsWith("#")).pop();
+  const segment = await fetch(`/s/${slug}/hls/${name}`);
+  const seen = (r) => [r.status, r.headers.get("content-type"), r.headers.get("cache-control")];
+  return {playlist: seen(playlist), segment: seen(segment), name,
+          lowLatency: text.includes("#EXT-X-PART-INF")};
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +105,11 @@ def test_a_guest_past_the_webrtc_seats_hears_the_host_through_hls_and_counts(
     delay = guest.evaluate("() => window.spacesRoom.hls.delay()")
     print(f"HLS delay measured by the page: {delay:.2f} s")
     assert 0.5 < delay < 10
+    # What the page fetched carries the headers shared caches need; the stream is LL-HLS
+    fetched = guest.evaluate(STREAM_HEADERS, room.slug)
+    assert fetched["playlist"] == [200, PLAYLIST_TYPE, "public, max-age=1"], fetched
+    assert fetched["segment"] == [200, "audio/mp4", "public, max-age=31536000, immutable"]
+    assert fetched["lowLatency"]
     # Both guests count as listening: the WebRTC one and the HLS one.
     expect(host.locator("[data-room-app]").get_by_test_id("listener-count")).to_have_text(
         "2 listening"
@@ -113,6 +131,16 @@ def test_a_guest_past_the_webrtc_seats_hears_the_host_through_hls_and_counts(
     expect(host.locator("[data-room-app]").get_by_test_id("listener-count")).to_have_text(
         "2 listening"
     )
+
+    # The host ends the Space (not recorded): its live files are gone, not only unlisted
+    host.get_by_test_id("end-space").click()
+    host.get_by_test_id("confirm-yes").click()
+    expect(guest.get_by_test_id("ended")).to_contain_text("This Space has ended.")
+    segment = f"/s/{room.slug}/hls/{fetched['name']}"
+    gone = '(url) => fetch(url, {cache: "no-store"}).then((r) => r.status)'
+    assert guest.evaluate(gone, segment) == 404
+    on_disk = Path(settings.MEDIA_ROOT) / "hls" / str(room.pk)
+    wait_until(lambda: (not on_disk.exists(), on_disk), timeout=10)
 
 
 def test_an_hls_listener_brought_on_stage_moves_to_webrtc_and_is_heard(new_page, signed_in_page):

@@ -187,3 +187,49 @@ async def test_the_router_feeds_hls_the_same_mix_its_listeners_hear(router, make
     assert abs(dominant_frequency(last) - 440) <= 5 and tone_share(last, 440) > 0.9
     # the program date-times are the mixing clock's: within the last few seconds
     assert time.time() - 6 < segments[0]["pdt"].timestamp() < time.time()
+
+
+def test_low_latency_parts_are_listed_hinted_and_join_into_their_segment():
+    """LL-HLS: a part every ~0.25 s, listed as soon as it is written, the next one hinted; the
+    segment is its parts joined, and parts leave with their segment."""
+    store = Store()
+    segmenter = HlsSegmenter(
+        stream="s6",
+        write=store.write,
+        delete=store.delete,
+        window=4,
+        segment_seconds=0.5,
+        part_seconds=0.25,
+    )
+    run(segmenter, tone(8.1))
+    text = store.playlist()
+    tags, segments = parse(text)
+    assert "CAN-BLOCK-RELOAD=YES" in tags["EXT-X-SERVER-CONTROL"]
+    part_target = float(tags["EXT-X-PART-INF"].split("=")[1])
+    hold_back = float(re.search(r"PART-HOLD-BACK=([0-9.]+)", text).group(1))
+    assert part_target == pytest.approx(0.256) and hold_back >= 3 * part_target
+    parts = re.findall(r'#EXT-X-PART:DURATION=([0-9.]+),URI="([^"]+)",INDEPENDENT=YES', text)
+    assert all(0.85 * part_target <= float(d) <= part_target for d, _ in parts)
+    # the last complete segment is its two parts, byte for byte
+    last = re.fullmatch(r"s6-(\d+)\.m4s", segments[-1]["name"]).group(1)
+    assert store.files[f"s6-{last}.m4s"] == (
+        store.files[f"s6-{last}.0.m4s"] + store.files[f"s6-{last}.1.m4s"]
+    )
+    # parts of the segment in progress are listed before it is complete; the next is hinted
+    newest = parts[-1][1]
+    assert newest.startswith(f"s6-{int(last) + 1}.")
+    hint = re.search(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="([^"]+)"', text).group(1)
+    assert hint == f"s6-{int(last) + 1}.1.m4s" and hint not in store.files
+    # each part plays by itself after the init segment: players need not wait for the segment
+    one = decode(store.files["s6-init.mp4"], store.files[newest])
+    assert one.size == pytest.approx(0.256 * RATE, rel=0.1) and tone_share(one, 440) > 0.9
+    # a part is written before the playlist that lists it
+    assert store.log.index(("write", newest)) < len(store.log) - 1
+    # the parts of segments that left go with them
+    assert ("delete", "s6-0.0.m4s") in store.log and "s6-0.1.m4s" not in store.files
+
+    segmenter.close()
+    ended = store.playlist()
+    assert "#EXT-X-ENDLIST" in ended and "PART" not in ended and "PRELOAD" not in ended
+    segmenter.remove_all()
+    assert set(store.files) == {PLAYLIST}

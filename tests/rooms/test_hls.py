@@ -3,6 +3,7 @@ its window in storage, and gone when the Space ends."""
 
 import asyncio
 import os
+import re
 
 import numpy as np
 import pytest
@@ -171,6 +172,47 @@ async def test_the_stream_starts_with_the_audio_and_is_deleted_at_the_end_record
         await socket.close()
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.media
+async def test_the_stream_goes_on_for_hls_players_when_every_webrtc_peer_has_left(
+    live_space, hls_dir
+):
+    """HLS players may be all that is left of the audience (the embed page, a full Space): the
+    last WebRTC peer leaving must not end their stream while the Space is live."""
+    room = live_space.room
+    socket, _ = await join(room, live_space.speaker)
+    speaker = AudioClient(CONFIG, tone=440, direction="sendrecv")
+    http = AsyncClient()
+    try:
+        await connect_audio(socket, speaker)
+        await asyncio.sleep(2.0)
+        before, first = parse((await http.get(playlist_url(room))).content.decode())
+        await speaker.close()
+        await socket.close()  # the stage's only peer leaves; nobody else is on WebRTC
+        await asyncio.sleep(2.5)
+        response = await http.get(playlist_url(room))
+        assert response.status_code == 200  # still there for the players ...
+        after, segments = parse(response.content.decode())
+        assert "EXT-X-ENDLIST" not in after
+        assert after["EXT-X-MAP"] == before["EXT-X-MAP"]  # ... the same stream, going on
+        assert int(after["EXT-X-MEDIA-SEQUENCE"]) > int(before["EXT-X-MEDIA-SEQUENCE"])
+        assert segments[-1]["name"] != first[-1]["name"]
+        last = await http.get(f"/s/{room.slug}/hls/{segments[-1]['name']}")
+        assert last.status_code == 200
+
+        await database_sync_to_async(services.room_end)(room=room, actor=live_space.host)
+        folder = hls_dir / str(room.pk)
+        for _ in range(100):  # and it stops with the Space
+            if not folder.exists():
+                break
+            await asyncio.sleep(0.05)
+        assert not folder.exists()
+        assert (await http.get(playlist_url(room))).status_code == 404
+    finally:
+        await speaker.close()
+        await socket.close()
+
+
 def test_a_stream_that_stops_leaves_the_playlist_of_one_that_replaced_it(client, hls_dir):
     room = RoomFactory()
     old = stream(room, seconds=2.0)
@@ -203,3 +245,96 @@ def test_a_private_space_streams_only_to_people_let_in_and_never_into_shared_cac
     response = client.get(playlist_url(room))
     assert response.status_code == 200
     assert response["Cache-Control"] == "private, max-age=1"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_ll_hls_blocking_reloads_and_hinted_parts_are_answered_once_they_exist(
+    hls_dir, monkeypatch
+):
+    room = await database_sync_to_async(RoomFactory)()
+    writer = StorageWriter(room.pk)
+    segmenter = HlsSegmenter(
+        stream="5eed",
+        write=writer.write,
+        delete=writer.delete,
+        segment_seconds=0.5,
+        part_seconds=0.25,
+    )
+    blocks = iter(enumerate(tone(6.0).reshape(-1, 960)))
+
+    def feed(seconds):
+        for _ in range(int(seconds / 0.02)):
+            i, block = next(blocks)
+            segmenter.feed(block, 1_800_000_000 + i * 0.02)
+
+    feed(2.0)
+    http = AsyncClient()
+    text = (await http.get(playlist_url(room))).content.decode()
+    hint = re.search(r'PRELOAD-HINT:TYPE=PART,URI="(5eed-(\d+)\.(\d+)\.m4s)"', text)
+    name, msn, part = hint.group(1), int(hint.group(2)), int(hint.group(3))
+    assert (await http.get(f"/s/{room.slug}/hls/{name}x")).status_code == 404
+
+    reload = asyncio.create_task(http.get(f"{playlist_url(room)}?_HLS_msn={msn}&_HLS_part={part}"))
+    hinted = asyncio.create_task(http.get(f"/s/{room.slug}/hls/{name}"))
+    await asyncio.sleep(0.4)
+    assert not reload.done() and not hinted.done()  # held while the part does not exist
+    feed(0.3)  # the hinted part is cut
+    response = await asyncio.wait_for(reload, 3)
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "public, max-age=6"
+    assert f'URI="{name}"' in response.content.decode()
+    segment = await asyncio.wait_for(hinted, 3)
+    assert (
+        segment.status_code == 200
+        and segment.content == (hls_dir / str(room.pk) / name).read_bytes()
+    )
+
+    # what exists already is answered at once; nonsense and requests far ahead are refused
+    now = await asyncio.wait_for(http.get(f"{playlist_url(room)}?_HLS_msn={msn}&_HLS_part=0"), 1)
+    assert now.status_code == 200
+    for query in (f"_HLS_msn={msn + 5}", "_HLS_msn=x", f"_HLS_part={part}", "_HLS_msn=-1"):
+        assert (await http.get(f"{playlist_url(room)}?{query}")).status_code == 400, query
+    # and a part that never comes is not waited for forever
+    monkeypatch.setattr("rooms.hls_views.BLOCK_SECONDS", 0.3)
+    late = await http.get(f"{playlist_url(room)}?_HLS_msn={msn + 2}&_HLS_part=0")
+    assert late.status_code == 503
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.media
+async def test_a_router_left_streaming_alone_stops_when_another_publishes_the_space(
+    live_space, hls_dir
+):
+    """The speaker's audio moved on (another process or worker publishes the Space now): the
+    router kept here for HLS players stops instead of rewriting the playlist against it."""
+    from rooms import media_bridge
+    from tests.test_nginx_hls import LiveStream
+
+    room = live_space.room
+    socket, _ = await join(room, live_space.speaker)
+    speaker = AudioClient(CONFIG, tone=440, direction="sendrecv")
+    other = None
+    try:
+        await connect_audio(socket, speaker)
+        await asyncio.sleep(1.5)
+        await speaker.close()
+        await socket.close()
+        await asyncio.sleep(1.5)
+        router = media_bridge.bridge().routers.find(str(room.pk))
+        assert router is not None  # streaming alone
+        other = LiveStream(room)  # a stream of the Space written elsewhere
+        other.start()
+        for _ in range(100):
+            if router.closed:
+                break
+            await asyncio.sleep(0.1)
+        assert router.closed
+        await asyncio.sleep(1.0)
+        text = (hls_dir / str(room.pk) / "live.m3u8").read_text()
+        assert other.segmenter.init_name in text  # the other stream's playlist stands
+    finally:
+        if other is not None:
+            other.stop.set()
+            other.join(timeout=5)
+        await speaker.close()
+        await socket.close()

@@ -46,8 +46,14 @@ export async function attachHls(audio, url, scriptSrc) {
   let Hls = window.MediaSource ? await load() : null;
   if (!(Hls && Hls.isSupported()) && !nativeHls(audio) && window.ManagedMediaSource) Hls = await load();
   if (Hls && Hls.isSupported()) {
-    // Two target durations behind the live edge: 2.65 s p95 in docs/benchmarks.md, no stalls.
-    const hls = new Hls({ liveSyncDurationCount: 2 });
+    // A low-latency stream (LL-HLS parts) plays its PART-HOLD-BACK behind the live edge, which
+    // a liveSyncDurationCount would override; a plain one two target durations behind (~3 s
+    // p95 in docs/benchmarks.md, no stalls).
+    const lowLatency = await fetch(url, { credentials: "same-origin" })
+      .then((response) => response.text())
+      .then((text) => text.includes("#EXT-X-PART-INF"))
+      .catch(() => false);
+    const hls = new Hls(lowLatency ? { lowLatencyMode: true } : { liveSyncDurationCount: 2 });
     let stopped = false;
     hls.on(Hls.Events.ERROR, (_, data) => {
       if (!data.fatal || stopped) return;
