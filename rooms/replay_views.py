@@ -81,6 +81,27 @@ def replay_page(request: HttpRequest, room: Room, context: dict) -> HttpResponse
     return render(request, "rooms/space_replay.html", context)
 
 
+def embed_replay(request: HttpRequest, room: Room) -> dict | None:
+    """What the embed page plays once a recorded Space has ended: its replay's VOD playlist (or
+    the `.m4a` where HLS cannot play), when the recording is ready and may be heard here."""
+    if not room.record or room.state != Room.State.ENDED:
+        return None
+    recording = replay.recording_of(room)
+    if recording is None or recording.state != Recording.State.READY:
+        return None
+    if not may_hear(request, room):
+        return None
+    return {
+        "playlist": recordings.recording_url(recording, recording.playlist)
+        if recording.playlist
+        else "",
+        "audio": recordings.recording_url(recording, recording.audio_file)
+        if recording.audio_file
+        else "",
+        "duration": recording.duration,
+    }
+
+
 @ratelimit.per_ip("replay_play", setting="SPACES_PUBLIC_PAGE_RATE")
 @require_POST
 def replay_play(request: HttpRequest, slug: str) -> JsonResponse:
