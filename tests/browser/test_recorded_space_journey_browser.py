@@ -186,6 +186,7 @@ def test_a_recorded_space_from_the_create_form_to_the_replay_and_a_clip(signed_i
     embed = new_page(f"/s/{room.slug}/embed/")
     expect(embed.get_by_test_id("embed-play")).to_have_text("Play the recording")
     levels(embed, "[data-testid=embed-audio]")
+    check_fits(embed, PHONE["width"], "the embed of a replay")
     embed.get_by_test_id("embed-play").click()
     expect(embed.locator("[data-embed-player]")).to_have_attribute("data-state", "playing")
     print("embed:", hears(embed, host=True, speaker=False, source="[data-testid=embed-audio]"))
@@ -200,6 +201,7 @@ def test_a_recorded_space_from_the_create_form_to_the_replay_and_a_clip(signed_i
     host.get_by_test_id("recording-delete-confirm").check()
     host.get_by_test_id("recording-delete").click()
     expect(host.get_by_test_id("replay-state")).to_have_attribute("data-state", "deleted")
+    expect(host.get_by_test_id("host-clips")).to_have_count(0)  # they went with it
     check_fits(host, PHONE["width"], "a deleted recording, host")
     guest.goto(f"/s/{room.slug}/")
     expect(guest.get_by_test_id("replay-state")).to_have_attribute("data-state", "deleted")
