@@ -640,3 +640,33 @@ def test_the_admin_lists_and_shows_recordings_and_clips():
     )
     recording.refresh_from_db()
     assert recording.state == Recording.State.READY
+
+
+def test_make_run_serves_uploads_but_never_a_recordings_file(client, settings):
+    """Under `make run` MEDIA_ROOT is served as is; the recordings in it only through their
+    views, which ask who may hear them."""
+    import importlib
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from django.urls import clear_url_caches
+
+    import spaces_project.urls as site_urls
+
+    room, recording = recorded_space(title="Not under /media/")
+    Room.objects.filter(pk=room.pk).update(guests_may_listen=False)
+    upload = default_storage.save("avatars/served.txt", ContentFile(b"an upload"))
+    settings.SERVE_MEDIA = True
+    try:
+        importlib.reload(site_urls)
+        clear_url_caches()
+        assert client.get(settings.MEDIA_URL + upload).status_code == 200
+        for name in (recording.audio_file, recording.playlist):
+            assert client.get(settings.MEDIA_URL + recording.prefix + name).status_code == 404
+        # the view still asks: a guest may not listen here
+        assert client.get(f"/s/{room.slug}/replay/audio.m4a").status_code == 403
+    finally:
+        default_storage.delete(upload)
+        settings.SERVE_MEDIA = False
+        importlib.reload(site_urls)
+        clear_url_caches()
