@@ -138,7 +138,8 @@ def test_a_recorded_space_from_the_create_form_to_the_replay_and_a_clip(signed_i
     # The host ends the Space; the recording is assembled (Celery task) and the link replays it.
     host.get_by_test_id("end-space").click()
     host.get_by_test_id("confirm-yes").click()
-    expect(guest.get_by_test_id("ended")).to_be_visible()
+    expect(guest.get_by_test_id("ended")).to_contain_text("Its replay will be at this link")
+    check_fits(guest, PHONE["width"], "a recorded Space that just ended")
     recording = wait_until(
         lambda: (
             (r := Recording.objects.get(room=room)).state
@@ -152,7 +153,8 @@ def test_a_recorded_space_from_the_create_form_to_the_replay_and_a_clip(signed_i
     assert recording.duration > 5, recording.duration
     print(f"recording ready {time.monotonic() - started:.1f} s in, {recording.duration:.1f} s long")
 
-    guest.goto(f"/s/{room.slug}/")
+    guest.get_by_test_id("ended").get_by_test_id("replay-link").click()
+    guest.wait_for_url(f"**/s/{room.slug}/")
     expect(guest.get_by_test_id("replay")).to_be_visible()
     guest.wait_for_function("!document.querySelector('[data-replay-play]').disabled")
     levels(guest, "[data-replay-audio]")  # the analyser is in place before the first sound
