@@ -4,8 +4,12 @@ recording and speaks 880 Hz; a guest hears both live. After the end, the same li
 replay, which has the host's tone and not the speaker's; a listener clips it and the clip plays.
 """
 
+import io
+import re
 import time
 
+import av
+import numpy as np
 from playwright.sync_api import expect
 
 from rooms.models import Clip, Participant, Recording, Room
@@ -58,6 +62,19 @@ def host_only_to_the_end(page, source: str, seconds: float) -> None:
         raise AssertionError(f"{source} did not play to its end: {seen[-3:]}")
     assert len([s for _, s in seen if s["host"] > HEARD_DB]) > len(seen) * 0.6, seen
     print(f"{source}: {len(seen)} samples to {seen[-1][0]} s, the host only")
+
+
+def tone_levels(m4a: bytes, frequencies) -> list[float]:
+    """Decode an .m4a (PyAV) and give the level in dB of each frequency over the whole file."""
+    with av.open(io.BytesIO(m4a)) as container:
+        samples = np.concatenate(
+            [frame.to_ndarray().mean(axis=0) for frame in container.decode(audio=0)]
+        )
+        rate = container.streams.audio[0].rate
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    bins = np.fft.rfftfreq(len(samples), 1 / rate)
+    peak = spectrum.max()
+    return [20 * np.log10(spectrum[np.abs(bins - f) < 5].max() / peak + 1e-12) for f in frequencies]
 
 
 def written(room) -> float:
@@ -194,6 +211,17 @@ def test_a_recorded_space_from_the_create_form_to_the_replay_and_a_clip(signed_i
     print("embed:", hears(embed, host=True, speaker=False, source="[data-testid=embed-audio]"))
     embed.get_by_test_id("embed-play").click()
     expect(embed.locator("[data-embed-player]")).to_have_attribute("data-state", "paused")
+
+    # The host's podcast feed has it; a podcast app's download is the host's voice alone.
+    feed = guest.request.get(f"/u/{host_user.username}/feed.xml")
+    assert feed.ok and "Taped on the record" in feed.text()
+    enclosure = re.search(r'<enclosure url="([^"]+)"', feed.text())[1]
+    first = guest.request.get(enclosure, headers={"Range": "bytes=0-99"})
+    assert first.status == 206 and len(first.body()) == 100
+    whole = guest.request.get(enclosure).body()
+    host_level, speaker_level = tone_levels(whole, [HOST_TONE, SPEAKER_TONE])
+    assert speaker_level < host_level - LEFT_OUT_DB, (host_level, speaker_level)
+    print(f"the feed's .m4a: host {host_level:.1f} dB, speaker {speaker_level:.1f} dB")
 
     # The host's view of the ended Space, at phone size: plays, clips, delete.
     host.goto(f"/s/{room.slug}/")
