@@ -303,3 +303,23 @@ def test_what_became_of_a_recording_reads_on_a_phone_for_the_host_and_a_guest(
                 if folder and language == "en":
                     Path(folder).mkdir(parents=True, exist_ok=True)
                     page.screenshot(path=f"{folder}/replay-{state}-{who}-phone.png", full_page=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_guest_waiting_for_the_recording_gets_the_player_when_it_is_ready(new_page):
+    from playwright.sync_api import expect
+
+    from rooms.models import Recording
+
+    room, recording = recorded_space(tones=[(LOW, 6.0)], title="Just ended")
+    Recording.objects.filter(pk=recording.pk).update(state=Recording.State.ASSEMBLING)
+    page = new_page(f"/s/{room.slug}/")
+    expect(page.get_by_test_id("replay-state")).to_have_attribute("data-state", "assembling")
+    expect(page.get_by_test_id("replay")).to_have_count(0)
+    Recording.objects.filter(pk=recording.pk).update(state=Recording.State.READY)
+    # no reload by the person: the page finds the replay ready and plays it
+    expect(page.get_by_test_id("replay")).to_be_visible(timeout=20_000)
+    page.wait_for_function("!document.querySelector('[data-replay-play]').disabled")
+    page.evaluate(PROBE)
+    page.get_by_test_id("replay-play").click()
+    heard(page, LOW)
