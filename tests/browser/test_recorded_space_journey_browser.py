@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 
 from rooms.models import Clip, Participant, Recording, Room
 from tests.browser.room_helpers import spectrum, tone_microphone, wait_until
+from tests.browser.test_a11y_browser import serious_violations
 from tests.browser.test_room_layout_browser import PHONE, check_fits
 from tests.factories import UserFactory
 
@@ -148,6 +149,7 @@ def test_a_recorded_space_from_the_create_form_to_the_replay_and_a_clip(signed_i
     assert [person["name"] for person in live_clip.speakers] == ["Rita Recorder"]
     clipper_page.get_by_test_id("live-clip-link").click()
     clipper_page.wait_for_url(f"**/c/{live_clip.slug}/")
+    check_fits(clipper_page, PHONE["width"], "the clip page of a live clip")
     levels(clipper_page, "[data-clip-audio]")
     clipper_page.evaluate("document.querySelector('[data-clip-audio]').play()")
     host_only_to_the_end(clipper_page, "[data-clip-audio]", live_clip.duration)
@@ -206,6 +208,7 @@ def test_a_recorded_space_from_the_create_form_to_the_replay_and_a_clip(signed_i
     expect(embed.get_by_test_id("embed-play")).to_have_text("Play the recording")
     levels(embed, "[data-testid=embed-audio]")
     check_fits(embed, PHONE["width"], "the embed of a replay")
+    assert serious_violations(embed) == [], "the embed of a replay"
     embed.get_by_test_id("embed-play").click()
     expect(embed.locator("[data-embed-player]")).to_have_attribute("data-state", "playing")
     print("embed:", hears(embed, host=True, speaker=False, source="[data-testid=embed-audio]"))
