@@ -81,6 +81,33 @@ def replay_page(request: HttpRequest, room: Room, context: dict) -> HttpResponse
     return render(request, "rooms/space_replay.html", context)
 
 
+def embed_replay(request: HttpRequest, room: Room) -> dict | None:
+    """What the embed page offers once a recorded Space has ended: None when there is no
+    recording to hear (not recorded, failed, deleted, taken down); else its state and, when it is
+    ready and may be heard here, the VOD playlist and the `.m4a` its player plays."""
+    if not room.record or room.state != Room.State.ENDED:
+        return None
+    recording = replay.recording_of(room)
+    if recording is None or recording.state in (
+        Recording.State.FAILED,
+        Recording.State.DELETED,
+        Recording.State.REMOVED,
+    ):
+        return None
+    if recording.state != Recording.State.READY or not may_hear(request, room):
+        return {"state": recording.state, "playable": False}
+    return {
+        "state": recording.state,
+        "playable": True,
+        "playlist": recordings.recording_url(recording, recording.playlist)
+        if recording.playlist
+        else "",
+        "audio": recordings.recording_url(recording, recording.audio_file)
+        if recording.audio_file
+        else "",
+    }
+
+
 @ratelimit.per_ip("replay_play", setting="SPACES_PUBLIC_PAGE_RATE")
 @require_POST
 def replay_play(request: HttpRequest, slug: str) -> JsonResponse:

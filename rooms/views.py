@@ -504,11 +504,9 @@ def space_embed(request: HttpRequest, slug: str) -> HttpResponse:
     no X-Frame-Options, and a CSP that allows any site as frame ancestor."""
     room = selectors.visible_room_by_slug(slug, request.user)
     page = selectors.public_page(slug=slug, room=room)
-    response = render(
-        request,
-        "rooms/space_embed.html",
-        {"page": page, "room": page.room, **unfurl_context(request, page.room)},
-    )
+    context = {"page": page, "room": page.room, **unfurl_context(request, page.room)}
+    context["replay"] = replay_views.embed_replay(request, page.room)
+    response = render(request, "rooms/space_embed.html", context)
     response["Content-Security-Policy"] = "frame-ancestors *"
     return response
 

@@ -30,10 +30,13 @@ urlpatterns = [
     path("", include("moderation.urls")),
 ]
 if settings.DEBUG or settings.SERVE_MEDIA:
-    # Uploaded avatars under `make run`; production serves MEDIA_ROOT from the proxy.
+    # Uploaded avatars under `make run`; production serves MEDIA_ROOT from the proxy. Never the
+    # recordings: only their views (rooms/recording_views.py) ask who may hear them.
     prefix = settings.MEDIA_URL.lstrip("/")
     urlpatterns += [
-        re_path(rf"^{prefix}(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT})
+        re_path(
+            rf"^{prefix}(?!recordings/)(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}
+        )
     ]
 
 # A database outage answers 503 with a friendly page (spaces_project/errors.py).

@@ -217,7 +217,9 @@ class RoomApp {
     if (!this.connection.send(type, fields)) {
       this.state.flash = { text: gettext("Not connected: try again in a moment."), kind: "error" };
       this.render();
+      return false;
     }
+    return true;
   }
 
   listen() {

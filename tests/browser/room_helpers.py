@@ -72,3 +72,65 @@ def max_level(page, seconds=1.5) -> float:
         levels.append(inbound(page)["level"])
         time.sleep(0.1)
     return max(levels)
+
+
+def tone_microphone(frequency: float) -> str:
+    """An init script: the page's microphone is a steady sine at `frequency` Hz (Web Audio), so
+    two people in one browser can speak two tones an FFT tells apart."""
+    return f"""(() => {{
+  navigator.mediaDevices.getUserMedia = async () => {{
+    const context = new AudioContext({{sampleRate: 48000}});
+    const tone = context.createOscillator();
+    const gain = context.createGain();
+    tone.frequency.value = {float(frequency)};
+    gain.gain.value = 0.3;
+    const out = context.createMediaStreamDestination();
+    tone.connect(gain).connect(out);
+    tone.start();
+    await context.resume();
+    return out.stream;
+  }};
+}})()"""
+
+
+# The level (dB) at each of `frequencies` in what the page plays: the room's received stream
+# (`source` null) or a media element (`source` a selector; it still plays to the speakers).
+SPECTRUM = """async ([source, frequencies]) => {
+  const key = source || "room";
+  window.__spectra = window.__spectra || {};
+  let probe = window.__spectra[key];
+  const stream = !source && window.spacesRoom && window.spacesRoom.audio.element.srcObject;
+  if (!probe || (stream && probe.stream !== stream)) {
+    const context = new AudioContext({sampleRate: 48000});
+    const analyser = context.createAnalyser();
+    analyser.fftSize = 8192;
+    analyser.smoothingTimeConstant = 0.5;
+    if (source) {
+      const element = document.querySelector(source);
+      const node = element.__spectraSource || context.createMediaElementSource(element);
+      element.__spectraSource = node;
+      node.connect(analyser);
+      analyser.connect(context.destination);
+    } else {
+      if (!stream) return null;
+      context.createMediaStreamSource(stream).connect(analyser);
+    }
+    probe = window.__spectra[key] = {context, analyser, stream};
+    await new Promise((done) => setTimeout(done, 300));
+  }
+  await probe.context.resume();
+  const bins = new Float32Array(probe.analyser.frequencyBinCount);
+  probe.analyser.getFloatFrequencyData(bins);
+  const width = probe.context.sampleRate / probe.analyser.fftSize;
+  return frequencies.map((f) => {
+    const at = Math.round(f / width);
+    let best = -Infinity;
+    for (let i = at - 3; i <= at + 3; i++) if (bins[i] > best) best = bins[i];
+    return best;
+  });
+}"""
+
+
+def spectrum(page, frequencies, source=None) -> list[float]:
+    """The level in dB at each frequency in what the page plays now (see SPECTRUM)."""
+    return page.evaluate(SPECTRUM, [source, list(frequencies)]) or [-200.0] * len(frequencies)

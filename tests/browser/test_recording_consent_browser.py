@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from rooms import services
 from rooms.models import Participant
+from tests.browser.room_helpers import wait_until
 from tests.browser.test_a11y_browser import serious_violations
 from tests.browser.test_room_layout_browser import PHONE, check_fits
 from tests.factories import ParticipantFactory, RoomFactory, UserFactory
@@ -108,3 +109,47 @@ def test_a_listener_clips_the_last_30_seconds_of_a_live_recorded_space(signed_in
     page.get_by_test_id("live-clip-link").click()
     page.wait_for_url(f"**/c/{clip.slug}/")
     expect(page.get_by_test_id("clip-audio")).to_be_visible()
+
+
+def test_a_choice_made_while_the_socket_is_down_is_asked_again_not_taken(signed_in_page):
+    room = RoomFactory(title="Taped, shaky line", record=True)
+    listener = UserFactory(profile="Sam Shaky")
+    ParticipantFactory(room=room, user=listener, role="listener")
+    page = signed_in_page(listener, f"/rooms/{room.slug}/")
+    expect(page.get_by_test_id("raise-hand")).to_be_visible()
+    off_the_page_loop(services.speaker_promote, room=room, user=listener, actor=room.host)
+    dialog = page.get_by_test_id("consent-dialog")
+    expect(dialog).to_be_visible()
+    # the socket drops just as they answer: the page says so and keeps asking
+    page.evaluate(
+        """() => { window.droppedSocket = window.spacesRoom.connection.socket;
+                   window.droppedSocket.close();
+                   document.querySelector('[data-testid=consent-no]').click(); }"""
+    )
+    expect(page.get_by_test_id("room-flash")).to_contain_text("Not connected")
+    expect(dialog).to_be_visible()
+    tile = f'#room-app [data-user="{listener.pk}"]'
+    expect(page.locator(f"{tile} [data-testid=tile-not-recorded]")).to_have_count(0)
+    # back online (the page reconnects and gets a fresh snapshot), the same answer goes through
+    page.wait_for_function(
+        """() => window.spacesRoom.connection.socket !== window.droppedSocket
+                 && window.spacesRoom.state.connection === 'open'""",
+        timeout=20_000,
+    )
+    page.get_by_test_id("consent-no").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator(f"{tile} [data-testid=tile-not-recorded]")).to_have_count(1)
+    expect(page.get_by_test_id("consent-record")).to_be_visible()
+    # the server took it (the tile shows the choice at once; the row follows the message)
+    wait_until(
+        lambda: (
+            (
+                consent := off_the_page_loop(
+                    lambda: Participant.objects.get(room=room, user=listener).recording_consent
+                )
+            )
+            is False,
+            consent,
+        ),
+        timeout=15,
+    )

@@ -254,3 +254,72 @@ def test_a_listener_clips_the_replay_and_the_clip_page_plays_it(signed_in_page):
     # the clip is of the second part: 1320 Hz, 8 s long
     assert abs(played["peak"] - HIGH) < 40, played
     assert played["duration"] == pytest.approx(8.0, abs=0.2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_what_became_of_a_recording_reads_on_a_phone_for_the_host_and_a_guest(
+    new_page, signed_in_page
+):
+    """Being prepared, failed, deleted, removed: each says so, in English and French, and fits
+    390 px for the host (with their clips and the delete box where it still applies) and a
+    guest."""
+    import os
+    from pathlib import Path
+
+    from playwright.sync_api import expect
+
+    from rooms.models import Clip, Recording
+    from tests.browser.test_room_layout_browser import PHONE, check_fits
+    from tests.factories import UserFactory
+
+    host = UserFactory(profile="Alexandria Montgomery-Wellington")
+    room, recording = recorded_space(
+        host=host, tones=[(LOW, 4.0)], title="Night shift: jazz, tea and questions, all night"
+    )
+    Clip.objects.create(
+        recording=recording,
+        room=room,
+        creator=UserFactory(profile="Bartholomew Speakerson"),
+        start=1,
+        duration=3,
+        state=Clip.State.READY,
+        audio_file="replay.m4a",
+    )
+    host_page = signed_in_page(host, None)
+    folder = os.environ.get("SPACES_SCREENSHOTS")
+    for state in ("assembling", "failed", "deleted", "removed"):
+        Recording.objects.filter(pk=recording.pk).update(state=state)
+        for language in ("en", "fr"):
+            for who, page in (("host", host_page), ("guest", new_page(None))):
+                page.set_extra_http_headers({"Accept-Language": language})
+                page.goto(f"/s/{room.slug}/")
+                expect(page.get_by_test_id("replay-state")).to_have_attribute("data-state", state)
+                expect(page.get_by_test_id("replay")).to_have_count(0)
+                hosting = who == "host" and state in ("assembling", "failed")
+                expect(page.get_by_test_id("recording-delete")).to_have_count(int(hosting))
+                # the host's clips are listed while the recording is there (gone with it)
+                expect(page.get_by_test_id("host-clips")).to_have_count(int(hosting))
+                check_fits(page, PHONE["width"], f"{state} ({who}, {language})")
+                if folder and language == "en":
+                    Path(folder).mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=f"{folder}/replay-{state}-{who}-phone.png", full_page=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_guest_waiting_for_the_recording_gets_the_player_when_it_is_ready(new_page):
+    from playwright.sync_api import expect
+
+    from rooms.models import Recording
+
+    room, recording = recorded_space(tones=[(LOW, 6.0)], title="Just ended")
+    Recording.objects.filter(pk=recording.pk).update(state=Recording.State.ASSEMBLING)
+    page = new_page(f"/s/{room.slug}/")
+    expect(page.get_by_test_id("replay-state")).to_have_attribute("data-state", "assembling")
+    expect(page.get_by_test_id("replay")).to_have_count(0)
+    Recording.objects.filter(pk=recording.pk).update(state=Recording.State.READY)
+    # no reload by the person: the page finds the replay ready and plays it
+    expect(page.get_by_test_id("replay")).to_be_visible(timeout=20_000)
+    page.wait_for_function("!document.querySelector('[data-replay-play]').disabled")
+    page.evaluate(PROBE)
+    page.get_by_test_id("replay-play").click()
+    heard(page, LOW)

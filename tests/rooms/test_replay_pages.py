@@ -102,6 +102,39 @@ def test_a_recorded_space_that_ended_without_a_recording_row_says_it_was_not_rec
     assert "It was not recorded." in page
 
 
+# The embed of an ended recorded Space
+
+
+def test_the_embed_plays_a_ready_replay_and_offers_nothing_once_it_is_gone(client):
+    room, recording = recorded_space(title="Embedded show")
+    embed = client.get(f"/s/{room.slug}/embed/").content.decode()
+    # a player on the replay's playlist (the .m4a where HLS can't play), and its script
+    assert 'data-kind="replay"' in embed
+    assert f'data-hls="/s/{room.slug}/replay/replay.m3u8"' in embed
+    assert f'data-audio="/s/{room.slug}/replay/audio.m4a"' in embed
+    assert "js/embed.js" in embed and 'data-testid="embed-replay"' in embed
+    # the playlist it names plays for a frame with no cookies
+    assert Client().get(f"/s/{room.slug}/replay/replay.m3u8").status_code == 200
+
+    # while it is being prepared: a link, no player
+    Recording.objects.filter(pk=recording.pk).update(state=Recording.State.ASSEMBLING)
+    embed = client.get(f"/s/{room.slug}/embed/").content.decode()
+    assert "data-embed-player" not in embed and 'data-testid="embed-replay"' in embed
+
+    # guests may not listen: a link to sign in on Spaces, no player
+    Recording.objects.filter(pk=recording.pk).update(state=Recording.State.READY)
+    Room.objects.filter(pk=room.pk).update(guests_may_listen=False)
+    embed = client.get(f"/s/{room.slug}/embed/").content.decode()
+    assert "data-embed-player" not in embed and 'data-testid="embed-replay"' in embed
+
+    # deleted or taken down: nothing to play, no link to a replay that is not there
+    for state in (Recording.State.DELETED, Recording.State.REMOVED, Recording.State.FAILED):
+        Recording.objects.filter(pk=recording.pk).update(state=state)
+        embed = client.get(f"/s/{room.slug}/embed/").content.decode()
+        assert "data-embed-player" not in embed and 'data-testid="embed-replay"' not in embed
+        assert "This Space has ended." in embed
+
+
 # The REC badge and the link preview
 
 
@@ -607,3 +640,33 @@ def test_the_admin_lists_and_shows_recordings_and_clips():
     )
     recording.refresh_from_db()
     assert recording.state == Recording.State.READY
+
+
+def test_make_run_serves_uploads_but_never_a_recordings_file(client, settings):
+    """Under `make run` MEDIA_ROOT is served as is; the recordings in it only through their
+    views, which ask who may hear them."""
+    import importlib
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from django.urls import clear_url_caches
+
+    import spaces_project.urls as site_urls
+
+    room, recording = recorded_space(title="Not under /media/")
+    Room.objects.filter(pk=room.pk).update(guests_may_listen=False)
+    upload = default_storage.save("avatars/served.txt", ContentFile(b"an upload"))
+    settings.SERVE_MEDIA = True
+    try:
+        importlib.reload(site_urls)
+        clear_url_caches()
+        assert client.get(settings.MEDIA_URL + upload).status_code == 200
+        for name in (recording.audio_file, recording.playlist):
+            assert client.get(settings.MEDIA_URL + recording.prefix + name).status_code == 404
+        # the view still asks: a guest may not listen here
+        assert client.get(f"/s/{room.slug}/replay/audio.m4a").status_code == 403
+    finally:
+        default_storage.delete(upload)
+        settings.SERVE_MEDIA = False
+        importlib.reload(site_urls)
+        clear_url_caches()

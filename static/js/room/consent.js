@@ -55,11 +55,12 @@ export class ConsentPrompt {
   }
 
   choose(consent) {
+    // Not sent (the socket is down): nothing is taken as chosen; they are asked again.
+    if (!this.app.send("recording_consent", { consent })) return;
     this.answered = true;
     this.hide();
     const mine = myTile(this.app.state);
     if (mine) mine.recording_consent = consent;  // shown at once; the server's event confirms
-    this.app.send("recording_consent", { consent });
     this.app.announce(consent ? gettext("You are being recorded.") : gettext("You are left out of the recording."));
     this.app.render();
   }

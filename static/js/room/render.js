@@ -200,6 +200,13 @@ export function listenControl(app) {
 export function endedPanel(app) {
   const { ending, endingMessage } = app.state;
   const home = el("a", { class: "button", href: "/", text: gettext("See live Spaces") });
+  if (ending === "ended" && app.record) {  // its replay comes to the same link
+    return el("section", { class: "card ended", testid: "ended", role: "status" },
+      el("h2", { text: gettext("This Space has ended.") }),
+      el("p", { class: "muted", text: gettext("Its replay will be at this link in a few minutes.") }),
+      el("a", { class: "button", href: `/s/${encodeURIComponent(app.slug)}/`, testid: "replay-link",
+        text: gettext("Go to the replay") }));
+  }
   if (ending === "ended" || ending === "cancelled") {
     return el("section", { class: "card ended", testid: "ended", role: "status" },
       el("h2", { text: ending === "ended" ? gettext("This Space has ended.") : gettext("This Space was cancelled.") }),
