@@ -61,12 +61,17 @@ def count_hit(name: str, seconds: int) -> int:
             counters.set(name, 1, seconds)
             return 1
     except Exception as error:
-        global _failure_logged_at
-        now = time.monotonic()
-        if now - _failure_logged_at > FAILURE_LOG_SECONDS:
-            _failure_logged_at = now
-            logger.warning("Rate limits are off: the cache is unreachable (%r)", error)
+        _cache_failed(error)
         return 0
+
+
+def _cache_failed(error: Exception) -> None:
+    """Limits fail open when the cache is down: say so in the log, at most once a while."""
+    global _failure_logged_at
+    now = time.monotonic()
+    if now - _failure_logged_at > FAILURE_LOG_SECONDS:
+        _failure_logged_at = now
+        logger.warning("Rate limits are off: the cache is unreachable (%r)", error)
 
 
 def count_hits(names: list[str], seconds: int) -> list[int]:
@@ -85,11 +90,7 @@ def count_hits(names: list[str], seconds: int) -> list[int]:
             pipe.expire(key, seconds, nx=True)
         return [int(count) for count in pipe.execute()[0::2]]
     except Exception as error:
-        global _failure_logged_at
-        now = time.monotonic()
-        if now - _failure_logged_at > FAILURE_LOG_SECONDS:
-            _failure_logged_at = now
-            logger.warning("Rate limits are off: the cache is unreachable (%r)", error)
+        _cache_failed(error)
         return [0] * len(names)
 
 

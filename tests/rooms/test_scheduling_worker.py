@@ -244,6 +244,12 @@ def test_reminders_are_delivered_once_when_due(worker):
     wait_for(lambda: worker.mails_to(host), 10, worker.describe)
     [to_host] = worker.mails_to(host)
     assert to_host["Subject"] == "Starting soon: Launch day"
+    # the worker marks the row sent just after the mail server took it
+    wait_for(
+        lambda: OutboxEmail.objects.filter(to=host.email, sent_at__isnull=False).exists(),
+        10,
+        worker.describe,
+    )
     sent = OutboxEmail.objects.get(to=host.email).sent_at
     assert sent >= room.scheduled_for - timedelta(seconds=2)
 
@@ -282,6 +288,11 @@ def test_rescheduling_moves_the_host_reminder_and_the_auto_cancel(worker):
     time.sleep(max(0.0, (room.scheduled_for - timezone.now()).total_seconds()))
     assert not worker.mails_to(host)
     wait_for(lambda: worker.mails_to(host), 10, worker.describe)
+    wait_for(
+        lambda: OutboxEmail.objects.filter(to=host.email, sent_at__isnull=False).exists(),
+        10,
+        worker.describe,
+    )
     assert OutboxEmail.objects.get(to=host.email).sent_at >= new_start - timedelta(seconds=2)
 
     # Not started 3 s (SPACES_AUTO_CANCEL_AFTER) after the new start: cancelled, by nobody.
