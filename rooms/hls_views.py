@@ -15,6 +15,7 @@ import re
 import time
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import FileSystemStorage
 from django.db.models.signals import post_save
@@ -154,10 +155,11 @@ def _poll_seconds(storage) -> float:
 @require_safe
 async def live_playlist(request: HttpRequest, slug: str) -> HttpResponse:
     """The playlist; with `_HLS_msn` (and `_HLS_part`), LL-HLS's blocking reload: answered once
-    the playlist has that part (or a later one), at most BLOCK_SECONDS later."""
+    the playlist has that part (or a later one), at most BLOCK_SECONDS later. With LL-HLS
+    switched off (`SPACES_HLS_PART_SECONDS=off`) those are ignored and nothing is held."""
     room = await _alistenable(request, slug)
     msn, part = request.GET.get("_HLS_msn"), request.GET.get("_HLS_part")
-    if msn is None and part is None:
+    if (msn is None and part is None) or not settings.SPACES_HLS.get("PART_SECONDS"):
         return await asyncio.to_thread(
             _serve, room, PLAYLIST, PLAYLIST_TYPE, PLAYLIST_MAX_AGE, immutable=False
         )

@@ -249,7 +249,7 @@ def test_a_private_space_streams_only_to_people_let_in_and_never_into_shared_cac
 
 @pytest.mark.django_db(transaction=True)
 async def test_ll_hls_blocking_reloads_and_hinted_parts_are_answered_once_they_exist(
-    hls_dir, monkeypatch
+    hls_dir, monkeypatch, settings
 ):
     room = await database_sync_to_async(RoomFactory)()
     writer = StorageWriter(room.pk)
@@ -298,6 +298,10 @@ async def test_ll_hls_blocking_reloads_and_hinted_parts_are_answered_once_they_e
     monkeypatch.setattr("rooms.hls_views.BLOCK_SECONDS", 0.3)
     late = await http.get(f"{playlist_url(room)}?_HLS_msn={msn + 2}&_HLS_part=0")
     assert late.status_code == 503
+    # with LL-HLS switched off nothing is held: the playlist as it is, at once
+    settings.SPACES_HLS = {**settings.SPACES_HLS, "PART_SECONDS": None}
+    plain = await asyncio.wait_for(http.get(f"{playlist_url(room)}?_HLS_msn={msn + 2}"), 1)
+    assert plain.status_code == 200 and "#EXTM3U" in plain.content.decode()
 
 
 @pytest.mark.django_db(transaction=True)
