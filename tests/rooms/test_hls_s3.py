@@ -52,13 +52,13 @@ def s3_server(tmp_path_factory):
         log.close()
 
 
-@pytest.fixture
-def bucket(s3_server, settings, db):
-    """A fresh bucket, and the app's HLS storage pointed at it."""
-    name = f"spaces-hls-{time.monotonic_ns()}"
+def point_storage_at_a_new_bucket(server, settings, storage, **options):
+    """Create a fresh bucket on the S3 API server and point STORAGES[storage] at it; returns
+    `keys(prefix="")`, the set of object keys in the bucket."""
+    name = f"spaces-{storage}-{time.monotonic_ns()}"
     client = boto3.client(
         "s3",
-        endpoint_url=s3_server,
+        endpoint_url=server,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
@@ -66,25 +66,31 @@ def bucket(s3_server, settings, db):
     client.create_bucket(Bucket=name)
     settings.STORAGES = {
         **settings.STORAGES,
-        "hls": {
+        storage: {
             "BACKEND": "storages.backends.s3.S3Storage",
             "OPTIONS": {
                 "bucket_name": name,
-                "endpoint_url": s3_server,
+                "endpoint_url": server,
                 "region_name": "us-east-1",
-                "location": "hls",
                 "file_overwrite": True,
                 "default_acl": None,
                 **CREDENTIALS,
+                **options,
             },
         },
     }
 
-    def keys():
-        listed = client.list_objects_v2(Bucket=name).get("Contents", [])
+    def keys(prefix=""):
+        listed = client.list_objects_v2(Bucket=name, Prefix=prefix).get("Contents", [])
         return {item["Key"] for item in listed}
 
     return keys
+
+
+@pytest.fixture
+def bucket(s3_server, settings, db):
+    """A fresh bucket, and the app's HLS storage pointed at it."""
+    return point_storage_at_a_new_bucket(s3_server, settings, "hls", location="hls")
 
 
 def test_segments_and_the_playlist_are_written_to_object_storage_and_served(client, bucket):

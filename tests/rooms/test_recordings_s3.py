@@ -1,11 +1,9 @@
 """Recordings in object storage (django-storages, moto's S3 server on loopback): assembled,
 clipped, served, and every object gone when the recording is deleted or expires."""
 
-import time
 import urllib.request
 from datetime import timedelta
 
-import boto3
 import pytest
 from django.utils import timezone
 
@@ -20,40 +18,12 @@ from .recording_helpers import (
     tones,
     write_stream,
 )
-from .test_hls_s3 import CREDENTIALS, s3_server  # noqa: F401 (a fixture)
+from .test_hls_s3 import point_storage_at_a_new_bucket, s3_server  # noqa: F401 (a fixture)
 
 
 @pytest.fixture
 def bucket(s3_server, settings, db):  # noqa: F811
-    name = f"spaces-recordings-{time.monotonic_ns()}"
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3_server,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    client.create_bucket(Bucket=name)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "recordings": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": name,
-                "endpoint_url": s3_server,
-                "region_name": "us-east-1",
-                "file_overwrite": True,
-                "default_acl": None,
-                **CREDENTIALS,
-            },
-        },
-    }
-
-    def keys(prefix=""):
-        listed = client.list_objects_v2(Bucket=name, Prefix=prefix).get("Contents", [])
-        return {item["Key"] for item in listed}
-
-    return keys
+    return point_storage_at_a_new_bucket(s3_server, settings, "recordings")
 
 
 def test_a_recording_in_object_storage_is_assembled_clipped_served_and_deleted(
