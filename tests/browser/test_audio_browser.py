@@ -4,43 +4,8 @@ import time
 
 from playwright.sync_api import expect
 
+from tests.browser.room_helpers import inbound, max_level, wait_until
 from tests.factories import RoomFactory
-
-INBOUND = """async () => {
-  const pc = window.spacesRoom && window.spacesRoom.pc;
-  if (!pc) return null;
-  const stats = await pc.getStats();
-  for (const report of stats.values()) {
-    if (report.type === "inbound-rtp" && report.kind === "audio") {
-      return {packets: report.packetsReceived || 0, level: report.audioLevel || 0};
-    }
-  }
-  return null;
-}"""
-
-
-def inbound(page) -> dict:
-    return page.evaluate(INBOUND) or {"packets": 0, "level": 0}
-
-
-def wait_until(check, timeout=20.0, interval=0.25):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        ok, last = check()
-        if ok:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out; last seen {last}")
-
-
-def max_level(page, seconds=1.5) -> float:
-    levels = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        levels.append(inbound(page)["level"])
-        time.sleep(0.1)
-    return max(levels)
 
 
 def host_on_air(signed_in_page, room):

@@ -7,7 +7,8 @@ import pytest
 from tests.factories import RoomFactory
 
 from .conftest import run_daphne
-from .test_audio_browser import guest_listening, host_on_air, inbound, wait_until
+from .room_helpers import inbound, wait_until
+from .test_audio_browser import guest_listening, host_on_air
 
 
 @pytest.fixture(scope="module")

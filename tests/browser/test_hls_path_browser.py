@@ -13,7 +13,8 @@ from playwright.sync_api import expect
 from tests.factories import RoomFactory, UserFactory
 
 from .conftest import run_daphne
-from .test_audio_browser import guest_listening, max_level, wait_until
+from .room_helpers import max_level, wait_until
+from .test_audio_browser import guest_listening
 from .test_packet_switch_browser import (
     PLAIN_MICROPHONE,
     browser,  # noqa: F401  (a fake microphone playing 440 Hz)

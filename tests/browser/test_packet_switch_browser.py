@@ -17,7 +17,8 @@ from tests.factories import RoomFactory
 from tests.media.audio_peers import rms, tone_share
 
 from .conftest import CHROMIUM, CHROMIUM_ARGS, run_daphne
-from .test_audio_browser import guest_listening, inbound, wait_until
+from .room_helpers import inbound, wait_until
+from .test_audio_browser import guest_listening
 
 RATE = 48_000
 
