@@ -1120,8 +1120,10 @@ def clip_audio_url(clip: Clip) -> str:
     return reverse("clip_audio", args=[clip.slug])
 
 
-def count_play(*, recording: Recording, request) -> bool:
-    """Count a play of the replay: once per person (or guest) per day. True if it counted."""
+def count_play(*, recording: Recording, request, guest: str | None = None) -> bool:
+    """Count a play of the replay: once per person (or guest) per day. True if it counted.
+    `guest`: the guest id to count under when the request carries no guest cookie (the embed's
+    own, see `replay_views.embed_play`)."""
     from . import insights, live
 
     if recording.state != Recording.State.READY:
@@ -1130,7 +1132,7 @@ def count_play(*, recording: Recording, request) -> bool:
     if user is not None and user.is_authenticated:
         key = insights.listener_key(user.pk, None)
     else:
-        guest = live.guest_id_from_cookie(request.COOKIES.get(live.GUEST_COOKIE))
+        guest = guest or live.guest_id_from_cookie(request.COOKIES.get(live.GUEST_COOKIE))
         if guest is None:
             return False
         key = insights.listener_key(None, guest)
