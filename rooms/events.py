@@ -44,6 +44,8 @@ Room-wide events (to `PROCESS_GROUP`, for the sockets of `room_id`):
     media_moved          —                    (the Space's audio moved to another media worker:
                                                everyone with audio on offers again)
     recording_consent    user_id, consent     (someone on stage said whether they are recorded)
+    recording_removed    —                    (staff took the live Space's recording down: it
+                                               stops being written at once; no REC any more)
 Every one of them carries `seq`, the Space's event number (`Room.event_seq`), raised in the
 transaction that emits it: a socket that sees a gap asks for a fresh snapshot (`resync`).
 Sent by the live layer (rooms.live) from presence, without a transaction:

@@ -455,6 +455,10 @@ async def on_room_event(room_id: int, event: dict[str, Any]) -> None:
             await current.routers.close(str(room_id))
         return
     router = current.routers.find(str(room_id))
+    if kind == "recording_removed":
+        if router is not None:
+            await recordings.stop_recording(router, room_id)
+        return
     if kind == "recording_consent":
         for peer_id in current.peers_of(room_id, event.get("user_id")) if router else ():
             await router.set_recorded(peer_id, bool(event.get("consent")))

@@ -102,8 +102,11 @@ class RecordingWriter:
         self.prefix = prefix
         self.stream = stream
         self.storage = storage or recordings_storage()
+        self.stopped = False  # the recording was taken down: blocks still queued are dropped
 
     def write(self, name: str, data: bytes) -> None:
+        if self.stopped:
+            return
         if name == PLAYLIST:
             if b"#EXT-X-ENDLIST" not in data:
                 return
@@ -115,9 +118,17 @@ class RecordingTap:
     """The router's recording tap: hands the recording mix to an `HlsPublisher` (its own
     thread) and reports the wall-clock time of the first block it kept."""
 
-    def __init__(self, publisher: HlsPublisher, on_first_block) -> None:
+    def __init__(
+        self, publisher: HlsPublisher, on_first_block, writer: RecordingWriter | None = None
+    ) -> None:
         self.publisher = publisher
         self._on_first_block = on_first_block
+        self.writer = writer
+
+    def stop_writing(self) -> None:
+        """Write nothing more, not even the blocks already queued (a take-down)."""
+        if self.writer is not None:
+            self.writer.stopped = True
 
     def feed(self, block, wall_time: float) -> None:
         if self._on_first_block is not None:
@@ -204,9 +215,25 @@ async def ensure_recording(router: Router, room_id: int) -> None:
         task.add_done_callback(_background.discard)
 
     try:
-        router.add_recording_tap(RecordingTap(publisher, first_block))
+        router.add_recording_tap(RecordingTap(publisher, first_block, writer))
     except RouterClosed:
         await publisher.close()
+
+
+async def stop_recording(router: Router, room_id: int) -> int:
+    """The recording of this live Space was taken down: the router's recording taps write
+    nothing more and are removed at once (the Space goes on, heard live), and whatever they
+    wrote since the take-down's own removal is removed too. Returns the files removed."""
+    for tap in router.recording_taps:
+        if isinstance(tap, RecordingTap):
+            tap.stop_writing()
+    await router.remove_recording_taps()
+    recording_id = await database_sync_to_async(
+        lambda: Recording.objects.filter(room_id=room_id).values_list("pk", flat=True).first()
+    )()
+    if recording_id is None:
+        return 0
+    return await database_sync_to_async(recording_files_remove)(recording_id=recording_id)
 
 
 def speaker_recorded(room_id: int, user_id: int | None) -> bool:
@@ -714,6 +741,10 @@ def create_clip(*, user, room: Room, start: float | None, duration: float) -> Cl
         raise ActionRefused(Code.INVALID, _("A clip needs a start and a length in seconds."))
     recording = Recording.objects.filter(room=room).first()
     live = room.state == Room.State.LIVE
+    if recording is not None and recording.state == Recording.State.REMOVED:
+        raise ActionRefused(
+            Code.WRONG_STATE, _("Staff took this Space's recording down; it cannot be clipped.")
+        )
     if (
         recording is None
         or recording.state in GONE
@@ -1009,6 +1040,10 @@ def take_down_recording(*, recording: Recording, staff, reason: str) -> Recordin
         return recording
     _retire(recording, Recording.State.REMOVED, timezone.now(), reason)
     Clip.objects.filter(recording=recording).update(state=Clip.State.REMOVED, removed_reason=reason)
+    if recording.room.state == Room.State.LIVE:
+        # The process holding the Space's audio stops writing it at once (media_bridge), and
+        # the pages stop showing REC; nothing more of it is kept.
+        events.emit(recording.room_id, "recording_removed", {"room": recording.room.slug})
     _audit(
         "remove_recording",
         staff=staff,
@@ -1085,8 +1120,10 @@ def clip_audio_url(clip: Clip) -> str:
     return reverse("clip_audio", args=[clip.slug])
 
 
-def count_play(*, recording: Recording, request) -> bool:
-    """Count a play of the replay: once per person (or guest) per day. True if it counted."""
+def count_play(*, recording: Recording, request, guest: str | None = None) -> bool:
+    """Count a play of the replay: once per person (or guest) per day. True if it counted.
+    `guest`: the guest id to count under when the request carries no guest cookie (the embed's
+    own, see `replay_views.embed_play`)."""
     from . import insights, live
 
     if recording.state != Recording.State.READY:
@@ -1095,7 +1132,7 @@ def count_play(*, recording: Recording, request) -> bool:
     if user is not None and user.is_authenticated:
         key = insights.listener_key(user.pk, None)
     else:
-        guest = live.guest_id_from_cookie(request.COOKIES.get(live.GUEST_COOKIE))
+        guest = guest or live.guest_id_from_cookie(request.COOKIES.get(live.GUEST_COOKIE))
         if guest is None:
             return False
         key = insights.listener_key(None, guest)

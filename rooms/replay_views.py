@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.http import (
     Http404,
@@ -27,7 +28,9 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
 from spaces_project import ratelimit
@@ -119,6 +122,58 @@ def replay_play(request: HttpRequest, slug: str) -> JsonResponse:
         raise PermissionDenied("Sign in to listen to this recording.")
     counted = recordings.count_play(recording=recording, request=request)
     return JsonResponse({"counted": counted})
+
+
+EMBED_COOKIE = "spaces_embed"
+EMBED_SALT = "rooms.embed_guest"
+
+
+def _embed_guest(request: HttpRequest) -> tuple[str, bool]:
+    """The embed listener's guest id and whether it came from their cookie. Without the cookie
+    (a first play, or a browser that keeps no cookie in third-party frames) it is a keyed hash
+    of the address, so that listener still counts once a day; the cookie then set carries that
+    same id, so a browser that does send it back is not counted a second time."""
+    value = request.COOKIES.get(EMBED_COOKIE)
+    if value:
+        try:
+            return signing.get_cookie_signer(salt=EMBED_SALT).unsign(value), True
+        except signing.BadSignature:
+            pass
+    address = request.META.get("REMOTE_ADDR") or "unknown"
+    return "e" + salted_hmac(EMBED_SALT, address).hexdigest()[:31], False
+
+
+# Safe without CSRF, which a third-party frame cannot have (it gets no CSRF cookie): all it can
+# do is count a play of a replay that may be heard here (it checks visibility and sign-in like
+# the files do), at most once per person or guest per day (`count_play` is idempotent per key
+# and day), rate-limited per address. A forged request from another site can at worst count
+# the visitor's own play of that day; it changes nothing else.
+@csrf_exempt
+@ratelimit.per_ip("embed_play", setting="SPACES_PUBLIC_PAGE_RATE")
+@require_POST
+def embed_play(request: HttpRequest, slug: str) -> JsonResponse:
+    """A play from the embed player (`/s/<slug>/embed/`): counted like the replay page's."""
+    room = selectors.visible_room_by_slug(slug, request.user)
+    recording = replay.recording_of(room)
+    if recording is None or recording.state != Recording.State.READY:
+        raise Http404("No recording.")
+    if not may_hear(request, room):
+        raise PermissionDenied("Sign in to listen to this recording.")
+    guest, from_cookie = _embed_guest(request)
+    counted = recordings.count_play(recording=recording, request=request, guest=guest)
+    response = JsonResponse({"counted": counted})
+    if not from_cookie and not request.user.is_authenticated:
+        response.set_cookie(
+            EMBED_COOKIE,
+            signing.get_cookie_signer(salt=EMBED_SALT).sign(guest),
+            max_age=365 * 24 * 3600,
+            httponly=True,
+            # sent back from a frame on another site only as SameSite=None, which browsers
+            # accept only with Secure (over HTTPS); over plain HTTP, the address hash counts
+            secure=request.is_secure(),
+            samesite="None" if request.is_secure() else "Lax",
+        )
+    return response
 
 
 @login_required

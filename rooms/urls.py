@@ -47,6 +47,7 @@ urlpatterns = [
         name="recording_delete",
     ),
     path("s/<str:slug>/plays/", replay_views.replay_play, name="replay_play"),
+    path("s/<str:slug>/embed/plays/", replay_views.embed_play, name="embed_play"),
     path("s/<str:slug>/clips/", replay_views.clip_create, name="clip_create"),
     path("c/<str:slug>/", replay_views.clip_page, name="clip_page"),
     path("c/<str:slug>/status/", replay_views.clip_status, name="clip_status"),

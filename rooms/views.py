@@ -26,7 +26,7 @@ from . import search as space_search
 from .calendar import space_ics
 from .exceptions import ActionRefused
 from .forms import SpaceForm
-from .models import Invite, Role, Room, SpaceAccess
+from .models import Invite, Recording, Role, Room, SpaceAccess
 from .permissions import Action, Standing, can, is_staff_moderator
 from .visibility import room_visible_to
 
@@ -182,6 +182,11 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "can_manage": page.may(Action.EDIT),
             "share_url": request.build_absolute_uri(reverse("space_public", args=[slug])),
             "ice_servers": _ice_servers(request),
+            # REC and the live clip button: not once staff took the recording down
+            "recorded": page.room.record
+            and not Recording.objects.filter(
+                room=page.room, state=Recording.State.REMOVED
+            ).exists(),
             **unfurl_context(request, page.room),
             "open_mic": request.session.pop(OPEN_MIC_KEY, None) == slug,
             "access": selectors.access_requests(room=page.room, viewer=request.user),

@@ -30,12 +30,15 @@ urlpatterns = [
     path("", include("moderation.urls")),
 ]
 if settings.DEBUG or settings.SERVE_MEDIA:
-    # Uploaded avatars under `make run`; production serves MEDIA_ROOT from the proxy. Never the
-    # recordings: only their views (rooms/recording_views.py) ask who may hear them.
+    # Uploaded avatars under `make run`; production's proxy serves MEDIA_ROOT/avatars/
+    # (docs/deploy/nginx.conf). Never the recordings or the live HLS files: only their views
+    # (rooms/recording_views.py, rooms/hls_views.py) ask who may hear them.
     prefix = settings.MEDIA_URL.lstrip("/")
     urlpatterns += [
         re_path(
-            rf"^{prefix}(?!recordings/)(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}
+            rf"^{prefix}(?!recordings/|hls/)(?P<path>.*)$",
+            serve,
+            {"document_root": settings.MEDIA_ROOT},
         )
     ]
 

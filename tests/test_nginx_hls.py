@@ -44,6 +44,7 @@ def nginx_config(
         .replace("listen 80;", f"listen 127.0.0.1:{redirect_port};")
         .replace("/var/cache/nginx/spaces-hls", str(tmp / "cache"))
         .replace("/var/log/nginx/spaces-hls.log", str(tmp / "hls.log"))
+        .replace("/srv/spaces/media/", f"{tmp / 'media'}/")
     )
     site = "\n".join(line for line in site.splitlines() if "ssl_certificate" not in line)
     assert f"127.0.0.1:{port}" in site and str(tmp / "cache") in site
@@ -310,3 +311,56 @@ def test_ll_hls_players_through_nginx_wait_together_for_each_part(tmp_path):
     # each part reached the players as it came, not a playlist reload later; nginx wakes
     # requests waiting on its cache lock every 500 ms, hence up to half a second
     assert np.percentile(late, 95) < 1.0
+
+
+def test_nginx_serves_avatars_from_media_root_but_never_recordings_or_hls(tmp_path):
+    """Uploads come from disk; the recordings and live HLS files under MEDIA_ROOT only through
+    the app's views (which ask who may hear them), never from nginx, whatever the path says."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    assert os.path.exists(nginx), "nginx is missing: run scripts/install-test-deps.sh"
+    media = tmp_path / "media"
+    files = {
+        "avatars/7.png": b"avatar-bytes",
+        "recordings/3-abc/replay.m4a": b"private-recording",
+        "recordings/3-abc/clips/x.m4a": b"private-clip",
+        "hls/3/live.m3u8": b"#EXTM3U private",
+    }
+    for name, data in files.items():
+        (media / name).parent.mkdir(parents=True, exist_ok=True)
+        (media / name).write_bytes(data)
+    for kind in ("cache", "client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp_path / kind).mkdir()
+    port, redirect_port = free_port(), free_port()
+    conf = nginx_config(tmp_path, port, redirect_port, free_port())  # no daphne: not asked
+    proxy = subprocess.Popen(
+        [nginx, "-c", str(conf), "-p", str(tmp_path), "-e", str(tmp_path / "error.log")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_until_listening(proxy, port, timeout=10)
+
+        def get(path: str) -> tuple[int, bytes]:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            try:
+                connection.request("GET", path)
+                response = connection.getresponse()
+                return response.status, response.read()
+            finally:
+                connection.close()
+
+        assert get("/media/avatars/7.png") == (200, b"avatar-bytes")
+        for path in (
+            "/media/recordings/3-abc/replay.m4a",
+            "/media/recordings/3-abc/clips/x.m4a",
+            "/media/hls/3/live.m3u8",
+            "/media/avatars/../recordings/3-abc/replay.m4a",
+            "/media/avatars/%2e%2e/recordings/3-abc/replay.m4a",
+            "/media//recordings/3-abc/replay.m4a",
+        ):
+            status, body = get(path)
+            assert status in (400, 403, 404), (path, status)
+            assert b"private" not in body, path
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=10)

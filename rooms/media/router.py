@@ -123,6 +123,7 @@ class Router:
         router.levels()  -> {peer_id: 0..1} for speakers;  router.stats()  -> dict
         router.add_listener_tap(tap)  # e.g. the HLS publisher: fed the listener mix every tick
         router.add_recording_tap(tap)  # fed the recording mix: the speakers who are recorded
+        await router.remove_recording_taps()  # the recording was taken down: stop writing it
         await router.set_recorded(peer_id, False)  -> bool (left out of the recording from now)
         await router.close()
 
@@ -262,6 +263,17 @@ class Router:
     @property
     def recording_taps(self) -> list[ListenerTap]:
         return list(self._recording_taps)
+
+    async def remove_recording_taps(self) -> int:
+        """Stop feeding the recording taps from the next tick and close them (the recording was
+        taken down while live); the listener mix and its taps go on. Returns how many."""
+        taps, self._recording_taps = self._recording_taps, []
+        for tap in taps:
+            try:
+                await tap.close()
+            except Exception:
+                logger.exception("room %s: closing a recording tap failed", self.room_id)
+        return len(taps)
 
     # -- moderation ------------------------------------------------------------------------------
 

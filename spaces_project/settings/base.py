@@ -148,7 +148,9 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
-SERVE_MEDIA = False  # `make run` serves uploads itself (settings/local.py); production's proxy does
+# `make run` serves uploads itself (settings/local.py); production's proxy serves the avatars
+# from MEDIA_ROOT/avatars/ (docs/deploy/nginx.conf), never MEDIA_ROOT/recordings/ or hls/.
+SERVE_MEDIA = False
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

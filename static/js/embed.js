@@ -45,7 +45,18 @@ function replayPlayer(root, button, audio, note, label) {
     audio.src = root.dataset.audio;
     return true;
   };
-  audio.addEventListener("playing", () => { root.dataset.state = "playing"; label(true); });
+  // A play is counted like one on the replay page (once per listener a day, by the server);
+  // the frame has no CSRF cookie, so it goes to the embed's own count-only endpoint.
+  let counted = false;
+  audio.addEventListener("playing", () => {
+    root.dataset.state = "playing";
+    label(true);
+    if (counted || !root.dataset.play) return;
+    counted = true;
+    fetch(root.dataset.play, { method: "POST", credentials: "include", keepalive: true })
+      .then((response) => { root.dataset.counted = response.ok ? "yes" : "no"; })
+      .catch(() => { root.dataset.counted = "no"; });
+  });
   audio.addEventListener("pause", () => { root.dataset.state = "paused"; label(false); });
   audio.addEventListener("ended", () => { root.dataset.state = "ended"; label(false); });
   button.addEventListener("click", async () => {

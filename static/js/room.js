@@ -139,6 +139,12 @@ class RoomApp {
         break;
       case "pong":
         return;
+      case "recording_removed":
+        // Staff took the recording down: nothing is recorded any more; no REC, no live clips.
+        this.record = false;
+        for (const gone of document.querySelectorAll("[data-testid=live-clip], [data-testid=rec-badge]")) gone.hidden = true;
+        this.announce(gettext("This Space is no longer recorded."));
+        break;
     }
     if (this.state.ending) {
       this.finish();

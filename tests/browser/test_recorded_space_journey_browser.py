@@ -211,6 +211,8 @@ def test_a_recorded_space_from_the_create_form_to_the_replay_and_a_clip(signed_i
     assert serious_violations(embed) == [], "the embed of a replay"
     embed.get_by_test_id("embed-play").click()
     expect(embed.locator("[data-embed-player]")).to_have_attribute("data-state", "playing")
+    # its play counts like one on the replay page (a guest of its own: no CSRF cookie needed)
+    expect(embed.locator("[data-embed-player]")).to_have_attribute("data-counted", "yes")
     print("embed:", hears(embed, host=True, speaker=False, source="[data-testid=embed-audio]"))
     embed.get_by_test_id("embed-play").click()
     expect(embed.locator("[data-embed-player]")).to_have_attribute("data-state", "paused")
@@ -228,7 +230,7 @@ def test_a_recorded_space_from_the_create_form_to_the_replay_and_a_clip(signed_i
 
     # The host's view of the ended Space, at phone size: plays, clips, delete.
     host.goto(f"/s/{room.slug}/")
-    expect(host.get_by_test_id("play-count")).to_have_text("Played 1 time")
+    expect(host.get_by_test_id("play-count")).to_have_text("Played 2 times")  # guest + embed
     expect(host.get_by_test_id("host-clips").locator("li")).to_have_count(2)
     check_fits(host, PHONE["width"], "the host's replay page")
     host.get_by_test_id("recording-delete-confirm").check()

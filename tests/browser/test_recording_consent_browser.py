@@ -153,3 +153,34 @@ def test_a_choice_made_while_the_socket_is_down_is_asked_again_not_taken(signed_
         ),
         timeout=15,
     )
+
+
+def test_a_recording_taken_down_while_live_leaves_the_room_page_at_once(signed_in_page):
+    from django.utils import timezone
+
+    from rooms import recordings
+    from rooms.models import Recording
+    from tests.recording_fixtures import write_recording
+
+    room = RoomFactory(title="Taped, then not", record=True)
+    recording = write_recording(
+        room, tones=[(440.0, 4.0)], state=Recording.State.RECORDING, started_at=timezone.now()
+    )
+    listener = UserFactory(profile="Lin Listener")
+    ParticipantFactory(room=room, user=listener, role="listener")
+    page = signed_in_page(listener, f"/rooms/{room.slug}/")
+    expect(page.get_by_test_id("live-clip-button")).to_be_visible()
+    expect(page.locator("[data-testid=rec-badge]:visible")).to_have_count(2)
+
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    off_the_page_loop(
+        recordings.take_down_recording, recording=recording, staff=staff, reason="Hate speech"
+    )
+    # the event reaches the open page: no REC, no clip button, and it is said
+    expect(page.locator("[data-testid=rec-badge]:visible")).to_have_count(0)
+    expect(page.get_by_test_id("live-clip-button")).to_be_hidden()
+    expect(page.get_by_test_id("announcer")).to_have_text("This Space is no longer recorded.")
+    page.reload()
+    expect(page.get_by_test_id("raise-hand")).to_be_visible()
+    expect(page.get_by_test_id("rec-badge")).to_have_count(0)
+    expect(page.get_by_test_id("live-clip")).to_have_count(0)
