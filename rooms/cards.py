@@ -81,7 +81,7 @@ def card_data(room: Room) -> CardData:
         scheduled_for=room.scheduled_for,
         avatar=avatar,
         language=get_language() or "en",
-        recorded=room.record,
+        recorded=room.shows_rec,
     )
 
 

@@ -72,6 +72,9 @@ class Room(models.Model):
         default=True, help_text="People without an account may listen through the public link."
     )
     record = models.BooleanField(default=False)
+    # When the recording was deleted (host, retention) or taken down (staff): from then on the
+    # Space no longer shows REC anywhere (rooms.recordings._retire sets it).
+    recording_gone_at = models.DateTimeField(null=True, blank=True, editable=False)
     visibility = models.CharField(
         max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC
     )
@@ -104,6 +107,11 @@ class Room(models.Model):
     @property
     def is_over(self) -> bool:
         return self.state in (self.State.ENDED, self.State.CANCELLED)
+
+    @property
+    def shows_rec(self) -> bool:
+        """Recorded, and its recording is still there (REC badges, cards, link previews)."""
+        return self.record and self.recording_gone_at is None
 
 
 class ParticipantQuerySet(models.QuerySet):

@@ -985,6 +985,7 @@ def _retire(recording: Recording, state: str, now: datetime, reason: str = "") -
     recording.deleted_at = now
     recording.removed_reason = reason
     recording.save(update_fields=["state", "deleted_at", "removed_reason"])
+    Room.objects.filter(pk=recording.room_id).update(recording_gone_at=now)
     Clip.objects.filter(recording=recording).exclude(state=Clip.State.REMOVED).update(
         state=Clip.State.DELETED
     )

@@ -26,7 +26,7 @@ from . import search as space_search
 from .calendar import space_ics
 from .exceptions import ActionRefused
 from .forms import SpaceForm
-from .models import Invite, Recording, Role, Room, SpaceAccess
+from .models import Invite, Role, Room, SpaceAccess
 from .permissions import Action, Standing, can, is_staff_moderator
 from .visibility import room_visible_to
 
@@ -183,10 +183,7 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "share_url": request.build_absolute_uri(reverse("space_public", args=[slug])),
             "ice_servers": _ice_servers(request),
             # REC and the live clip button: not once staff took the recording down
-            "recorded": page.room.record
-            and not Recording.objects.filter(
-                room=page.room, state=Recording.State.REMOVED
-            ).exists(),
+            "recorded": page.room.shows_rec,
             **unfurl_context(request, page.room),
             "open_mic": request.session.pop(OPEN_MIC_KEY, None) == slug,
             "access": selectors.access_requests(room=page.room, viewer=request.user),
@@ -355,7 +352,7 @@ def _ice_servers(request: HttpRequest) -> str:
 def _og_description(page: selectors.PublicPage) -> str:
     room = page.room
     host = room.host.display_name
-    recorded = " · Recorded" if room.record else ""
+    recorded = " · Recorded" if room.shows_rec else ""
     if room.is_live:
         listening = f"{page.listener_count} listening"
         return f"Live now on Spaces, hosted by {host} · {listening}{recorded}"

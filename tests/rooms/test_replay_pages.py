@@ -475,7 +475,9 @@ def test_the_host_deletes_the_recording_and_every_file_goes(django_capture_on_co
     assert recording.state == Recording.State.DELETED
     assert files_of(recording) == []
     assert Clip.objects.get().state == Clip.State.DELETED
-    assert "The host deleted the recording." in Client().get(f"/s/{room.slug}/").content.decode()
+    page = Client().get(f"/s/{room.slug}/").content.decode()
+    assert "The host deleted the recording." in page
+    assert 'data-testid="rec-badge"' not in page
     assert Client().get(f"/c/{clip.slug}/").status_code == 410
 
 
@@ -494,6 +496,7 @@ def test_staff_take_down_a_recording_from_the_admin_with_an_audit_entry(
     django_capture_on_commit_callbacks,
 ):
     room, recording = recorded_space()
+    assert 'data-testid="rec-badge"' in Client().get(f"/s/{room.slug}/").content.decode()
     staff = UserFactory(is_staff=True, is_superuser=True)
     client = Client()
     client.force_login(staff)
@@ -508,7 +511,10 @@ def test_staff_take_down_a_recording_from_the_admin_with_an_audit_entry(
     assert files_of(recording) == []
     entry = ModerationAction.objects.get(kind=ModerationAction.Kind.REMOVE_RECORDING)
     assert entry.actor == staff and entry.room == room
-    assert "removed by staff" in Client().get(f"/s/{room.slug}/").content.decode()
+    page = Client().get(f"/s/{room.slug}/").content.decode()
+    assert "removed by staff" in page
+    # nothing is kept any more: no REC badge, and the link preview does not say "Recorded"
+    assert 'data-testid="rec-badge"' not in page and "· Recorded" not in page
 
 
 def test_staff_take_down_a_clip_from_the_admin(django_capture_on_commit_callbacks):
