@@ -3,6 +3,9 @@
 // refusals and silence are retried with jittered backoff (docs/protocol.md, "rtc_offer").
 
 const ANSWER_TIMEOUT = 8000;
+// After the answer, ICE and DTLS get this long: a connection that hangs in "connecting" (its
+// server peer replaced or gone) is retried instead of waiting for the browser's own ~30 s.
+const CONNECT_TIMEOUT = 8000;
 const RETRY_CODES = new Set(["media_unavailable", "offer_busy", "rate_limited", "no_media_worker",
   "server_error"]);
 
@@ -55,6 +58,7 @@ export class Audio {
       if (this.pc !== pc) return;
       if (pc.connectionState === "connected") {
         this.attempt = 0;
+        clearTimeout(this.retryTimer);  // connected after all: no retry of a working path
         this.set("connected", this.error === "ice_failed" ? null : this.error);
       } else if (pc.connectionState === "failed") {
         this.set("failed", "ice_failed");
@@ -127,6 +131,12 @@ export class Audio {
         this.retryLater();
       }
     });
+    this.answerTimer = setTimeout(() => {
+      if (this.pc === pc && pc.connectionState !== "connected") {
+        this.set("failed", "ice_failed");
+        this.retryLater();
+      }
+    }, CONNECT_TIMEOUT);
   }
 
   // An `error` event with ref "rtc_offer".
