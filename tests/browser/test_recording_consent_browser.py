@@ -171,6 +171,9 @@ def test_a_recording_taken_down_while_live_leaves_the_room_page_at_once(signed_i
     page = signed_in_page(listener, f"/rooms/{room.slug}/")
     expect(page.get_by_test_id("live-clip-button")).to_be_visible()
     expect(page.locator("[data-testid=rec-badge]:visible")).to_have_count(2)
+    # the page's socket is in the room (its snapshot applied) before staff act
+    expect(page.locator("[data-room-app]")).to_have_attribute("data-connection", "open")
+    expect(page.locator("[data-room-app]")).to_have_attribute("data-role", "listener")
 
     staff = UserFactory(is_staff=True, is_superuser=True)
     off_the_page_loop(
